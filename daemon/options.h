@@ -1,0 +1,33 @@
+/* facetd's settings, from the command line (and later the config file).
+ *
+ * One table describes every option: its long name (also its config key),
+ * short letter, argument, one line of help and how its value is checked.
+ */
+#ifndef FACETD_OPTIONS_H
+#define FACETD_OPTIONS_H
+
+#include <stdio.h>
+
+#include "log.h"
+
+struct options {
+	const char *model;    /* weights file; NULL: the shipped default */
+	int res;              /* encoder input side */
+	enum log_level log_level;
+};
+
+enum options_result {
+	OPTIONS_RUN = 0,      /* go on and run */
+	OPTIONS_DONE = 1,     /* --help or --version answered */
+};
+
+void options_defaults(struct options *o);
+
+/* Parses argv into o. Returns OPTIONS_RUN, OPTIONS_DONE, or -EINVAL after
+ * printing "facetd: --OPTION: problem" to err. */
+int options_parse(struct options *o, int argc, char **argv, FILE *out, FILE *err);
+
+/* Prints the usage text: every option with one line of help. */
+void options_usage(FILE *f);
+
+#endif

@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Train an FP-LIIF variant on CelebAMask-mini, on the CPU.
+
+    /usr/bin/python3 model/train/train.py --variant rt --data DATA/celebamask-mini \
+        --out runs/rt [--epochs 120] [--resume]
+
+Every epoch writes OUT/last.pt (model, optimiser, RNG states: --resume goes
+on from it exactly) and appends a line to OUT/log.jsonl; every --val-every
+epochs the val split is scored by eval.py's protocol and OUT/best.pt keeps
+the best model by the mean of the 18-class and face-10 F1. The val split is
+used for choosing a model only, never for training.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data import TrainSet, class_weights, load_split
+from eval import evaluate
+from fpliif import VARIANTS, FPLIIF, count_params
+
+
+def dice_loss(logits, y, k):
+    """Soft Dice over the query points, mean over classes present in y."""
+    p = logits.softmax(-1)
+    onehot = F.one_hot(y, k).float()
+    inter = (p * onehot).sum(0)
+    denom = p.sum(0) + onehot.sum(0)
+    present = onehot.sum(0) > 0
+    d = 1 - (2 * inter + 1) / (denom + 1)
+    return d[present].mean()
+
+
+def lr_at(step, total, base, warmup):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state(ds):
+    return dict(torch=torch.get_rng_state(), gen=ds.gen.get_state(),
+                np=ds.rng.bit_generator.state, py=random.getstate())
+
+
+def set_rng_state(ds, st):
+    torch.set_rng_state(st["torch"])
+    ds.gen.set_state(st["gen"])
+    ds.rng.bit_generator.state = st["np"]
+    random.setstate(st["py"])
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="rt")
+    ap.add_argument("--data", required=True, help="celebamask-mini directory")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=120)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--queries", type=int, default=4096)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--dice", type=float, default=1.0, help="weight of the Dice term")
+    ap.add_argument("--val-every", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--resume", action="store_true")
+    return ap.parse_args()
+
+
+def main():
+    a = parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    np.random.seed(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    ds = TrainSet(os.path.join(a.data, "train"), queries=a.queries, seed=a.seed)
+    vimgs, vmasks, _ = load_split(os.path.join(a.data, "val"))
+    weights = class_weights(ds.masks.numpy())
+    model = FPLIIF(**VARIANTS[a.variant])
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
+    steps_per_epoch = len(ds) // a.batch
+    total = steps_per_epoch * a.epochs
+    epoch, best = 0, -1.0
+    last = os.path.join(a.out, "last.pt")
+    if a.resume and os.path.exists(last):
+        ck = torch.load(last, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        set_rng_state(ds, ck["rng"])
+        epoch, best = ck["epoch"], ck["best"]
+        print(f"resumed from {last} at epoch {epoch}", flush=True)
+    print(f"variant {a.variant}: {count_params(model)} parameters, "
+          f"{steps_per_epoch} steps/epoch, class weights {weights.numpy().round(2).tolist()}",
+          flush=True)
+    log = open(os.path.join(a.out, "log.jsonl"), "a")
+    while epoch < a.epochs:
+        model.train()
+        t0, tot, n = time.time(), 0.0, 0
+        perm = torch.randperm(len(ds), generator=ds.gen)
+        for s in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + s
+            for grp in opt.param_groups:
+                grp["lr"] = lr_at(step, total, a.lr, warmup=2 * steps_per_epoch)
+            x, q, y = ds.batch(perm[s * a.batch:(s + 1) * a.batch])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not a.no_bf16):
+                logits = model(x, q)
+            logits = logits.float().reshape(-1, logits.shape[-1])
+            y = y.reshape(-1)
+            loss = F.cross_entropy(logits, y, weight=weights)
+            if a.dice > 0:
+                loss = loss + a.dice * dice_loss(logits, y, logits.shape[-1])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+            opt.step()
+            tot, n = tot + loss.item(), n + 1
+        epoch += 1
+        rec = dict(epoch=epoch, loss=tot / n, lr=opt.param_groups[0]["lr"],
+                   train_s=round(time.time() - t0, 1))
+        if epoch % a.val_every == 0 or epoch == a.epochs:
+            t1 = time.time()
+            r = evaluate(model, vimgs, vmasks, res=128, bf16=not a.no_bf16)
+            rec.update(val_f1=round(r["mean_f1"], 4), val_f1_face10=round(r["mean_f1_face10"], 4),
+                       val_s=round(time.time() - t1, 1))
+            score = (r["mean_f1"] + r["mean_f1_face10"]) / 2
+            if score > best:
+                best = score
+                save_atomic(dict(cfg=model.cfg, model=model.state_dict(), epoch=epoch,
+                                 val=r, args=vars(a)), os.path.join(a.out, "best.pt"))
+        save_atomic(dict(cfg=model.cfg, model=model.state_dict(), opt=opt.state_dict(),
+                         rng=rng_state(ds), epoch=epoch, best=best, args=vars(a)), last)
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        print(json.dumps(rec), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+#include "render.h"
+
+const uint8_t render_palette[RENDER_NUM_CLASSES][3] = {
+	{ 0, 0, 0 },       /* background */
+	{ 204, 0, 0 },     /* skin */
+	{ 76, 153, 0 },    /* nose */
+	{ 204, 204, 0 },   /* eye_g */
+	{ 51, 51, 255 },   /* l_eye */
+	{ 204, 0, 204 },   /* r_eye */
+	{ 0, 255, 255 },   /* l_brow */
+	{ 255, 204, 204 }, /* r_brow */
+	{ 102, 51, 0 },    /* l_ear */
+	{ 255, 0, 0 },     /* r_ear */
+	{ 102, 204, 0 },   /* mouth */
+	{ 255, 255, 0 },   /* u_lip */
+	{ 0, 0, 153 },     /* l_lip */
+	{ 0, 0, 204 },     /* hair */
+	{ 255, 51, 153 },  /* hat */
+	{ 0, 204, 204 },   /* ear_r */
+	{ 0, 51, 0 },      /* neck_l */
+	{ 255, 153, 51 },  /* neck */
+	{ 0, 204, 0 },     /* cloth */
+};
+
+void render_overlay(uint8_t *rgba, int stride, const uint8_t *labels,
+		    int lstride, int width, int height, float alpha)
+{
+	int a = (int)(alpha * 256.0f + 0.5f);
+
+	a = a < 0 ? 0 : (a > 256 ? 256 : a);
+	for (int y = 0; y < height; y++) {
+		uint8_t *px = rgba + (size_t)y * stride;
+		const uint8_t *l = labels + (size_t)y * lstride;
+		for (int x = 0; x < width; x++, px += 4) {
+			if (l[x] == 0 || l[x] >= RENDER_NUM_CLASSES)
+				continue;
+			const uint8_t *c = render_palette[l[x]];
+			for (int k = 0; k < 3; k++)
+				px[k] = (uint8_t)((px[k] * (256 - a) + c[k] * a) >> 8);
+		}
+	}
+}
+
+void render_labels(uint8_t *rgba, int stride, const uint8_t *labels,
+		   int lstride, int width, int height)
+{
+	for (int y = 0; y < height; y++) {
+		uint8_t *px = rgba + (size_t)y * stride;
+		const uint8_t *l = labels + (size_t)y * lstride;
+		for (int x = 0; x < width; x++, px += 4) {
+			const uint8_t *c = render_palette[l[x] < RENDER_NUM_CLASSES ? l[x] : 0];
+			px[0] = c[0];
+			px[1] = c[1];
+			px[2] = c[2];
+			px[3] = 255;
+		}
+	}
+}

@@ -1,0 +1,48 @@
+/* Rendering: the part palette, overlays on camera images, image files.
+ *
+ * Images here are RGBA, 4 bytes a pixel in R, G, B, A memory order, with a
+ * row stride in bytes. Label maps are one byte a pixel (class id).
+ * Functions are pure and thread-agnostic unless stated.
+ */
+#ifndef FACETD_RENDER_H
+#define FACETD_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RENDER_NUM_CLASSES 19
+
+/* The CelebAMask-HQ palette, by class id. */
+extern const uint8_t render_palette[RENDER_NUM_CLASSES][3];
+
+struct image {
+	uint8_t *rgba; /* owned; width * 4 bytes a row */
+	int width, height;
+};
+
+/* Reads a JPEG or PNG file (by its content) into RGBA. Returns a negative
+ * errno; err gets "PATH: problem". */
+int image_load(const char *path, struct image *img, char *err, size_t errlen);
+/* Reads the sample values of an 8-bit palette or grey PNG (a label map:
+ * palette indices, not colours) into a malloc'd width * height buffer. */
+int image_load_labels(const char *path, uint8_t **labels, int *width,
+		      int *height, char *err, size_t errlen);
+/* Allocates a w x h image, zeroed. -ENOMEM or -EINVAL. */
+int image_alloc(struct image *img, int width, int height);
+void image_free(struct image *img);
+
+/* Writes an 8-bit PNG: RGBA (channels 4) or grey (channels 1), written to
+ * PATH.tmp then renamed, so no partial file is ever left behind. */
+int image_save_png(const char *path, const uint8_t *pixels, int stride,
+		   int width, int height, int channels);
+
+/* Blends each labelled pixel's palette colour over rgba with opacity alpha
+ * (0..1); background (0) is left as it is. */
+void render_overlay(uint8_t *rgba, int stride, const uint8_t *labels,
+		    int lstride, int width, int height, float alpha);
+
+/* Writes the palette colour of each label (opaque RGBA). */
+void render_labels(uint8_t *rgba, int stride, const uint8_t *labels,
+		   int lstride, int width, int height);
+
+#endif
