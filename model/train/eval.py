@@ -56,6 +56,11 @@ def evaluate(model, imgs, masks, res=128, batch=4, bf16=False):
 
 
 def load_checkpoint(path):
+    """A train.py checkpoint (.pt) or an exported weights file (.fpw)."""
+    if path.endswith(".fpw"):
+        from fpw import read_fpw
+        model, hdr = read_fpw(path)
+        return model, hdr
     ck = torch.load(path, map_location="cpu")
     model = FPLIIF(**ck["cfg"])
     model.load_state_dict(ck["model"])
@@ -64,7 +69,7 @@ def load_checkpoint(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint")
+    ap.add_argument("checkpoint", help="train.py checkpoint (.pt) or weights file (.fpw)")
     ap.add_argument("--data", required=True, help="split dir with images/ and masks/")
     ap.add_argument("--res", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
