@@ -97,6 +97,21 @@ double model_decoder_macs_per_point(const struct model *m)
 
 /* ---- encoder ---- */
 
+/* One column row of a stride-1 3x3 conv: dst[ox] = src[ox + kx - 1], zero
+ * outside the input row. */
+static void im2col_row1(float *dst, const float *src, int iw, int ow, int kx)
+{
+	int lo = 1 - kx > 0 ? 1 - kx : 0;             /* first ox inside */
+	int hi = iw + 1 - kx < ow ? iw + 1 - kx : ow;  /* one past the last */
+
+	for (int ox = 0; ox < lo; ox++)
+		dst[ox] = 0.0f;
+	if (hi > lo)
+		memcpy(dst + lo, src + lo + kx - 1, sizeof(float) * (size_t)(hi - lo));
+	for (int ox = hi > lo ? hi : lo; ox < ow; ox++)
+		dst[ox] = 0.0f;
+}
+
 /* Column band for a 3x3 pad-1 conv: rows [y0, y1) of the output. */
 static void im2col_band(const float *in, int cin, int ih, int iw, int stride,
 			int ow, int y0, int y1, float *col)
@@ -115,6 +130,10 @@ static void im2col_band(const float *in, int cin, int ih, int iw, int stride,
 						continue;
 					}
 					const float *src = plane + (size_t)iy * iw;
+					if (stride == 1) {
+						im2col_row1(dst, src, iw, ow, kx);
+						continue;
+					}
 					for (int ox = 0; ox < ow; ox++) {
 						int ix = ox * stride + kx - 1;
 						dst[ox] = (ix >= 0 && ix < iw) ? src[ix] : 0.0f;
