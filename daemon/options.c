@@ -8,7 +8,7 @@
 
 #include "config.h"
 
-enum opt_kind { OPT_FLAG, OPT_INT, OPT_STRING, OPT_LEVEL };
+enum opt_kind { OPT_FLAG, OPT_INT, OPT_STRING, OPT_LEVEL, OPT_OUTPUT, OPT_SIZE };
 
 struct opt_def {
 	const char *name;
@@ -23,8 +23,18 @@ struct opt_def {
 #define OFF(f) offsetof(struct options, f)
 
 static const struct opt_def opt_table[] = {
+	{ "source", 's', OPT_STRING, "SPEC", "frames from: synthetic, y4m:PATH (y4m:- = stdin) (default synthetic)", 0, 0, OFF(source) },
+	{ "output", 'o', OPT_OUTPUT, "SPEC", "write composed frames to y4m:PATH (y4m:- = stdout); repeatable", 0, 0, 0 },
+	{ "size", 'S', OPT_SIZE, "WxH", "capture size wanted (default: the source's own)", 0, 0, 0 },
+	{ "fps", 'F', OPT_INT, "N", "capture frame rate wanted, 1..240 (default: the source's own)", 1, 240, OFF(fps) },
+	{ "no-pacing", 'P', OPT_FLAG, NULL, "file and synthetic sources as fast as read, not at their rate", 0, 0, 0 },
+	{ "frames", 'n', OPT_INT, "N", "stop after N output frames (default: run until stopped)", 1, 1 << 30, OFF(frames) },
 	{ "model", 'm', OPT_STRING, "PATH", "weights file (default: the shipped default model)", 0, 0, OFF(model) },
 	{ "res", 'r', OPT_INT, "N", "encoder input side in pixels, 96..256 (default 128)", 96, 256, OFF(res) },
+	{ "threads", 't', OPT_INT, "N", "inference threads, 1..64 (default 2)", 1, 64, OFF(threads) },
+	{ "refine", 'R', OPT_INT, "STEP", "boundary refinement step, 1 = dense decoding (default 4)", 1, 64, OFF(refine) },
+	{ "alpha", 'a', OPT_INT, "PCT", "opacity of the coloured parts, 0..100 (default 55)", 0, 100, OFF(alpha) },
+	{ "stats-json", 'j', OPT_FLAG, NULL, "print the run's figures as one JSON line at exit", 0, 0, 0 },
 	{ "log-level", 'l', OPT_LEVEL, "LEVEL", "error, warning, info or debug (default info)", 0, 0, OFF(log_level) },
 	{ "verbose", 'v', OPT_FLAG, NULL, "same as --log-level debug", 0, 0, 0 },
 	{ "help", 'h', OPT_FLAG, NULL, "print this help and exit", 0, 0, 0 },
@@ -36,7 +46,11 @@ static const struct opt_def opt_table[] = {
 void options_defaults(struct options *o)
 {
 	*o = (struct options){
+		.source = "synthetic",
 		.res = 128,
+		.threads = 2,
+		.refine = 4,
+		.alpha = 55,
 		.log_level = LOG_LVL_INFO,
 	};
 }
@@ -70,6 +84,18 @@ static int parse_int(const struct opt_def *d, const char *arg, int *out, FILE *e
 	return 0;
 }
 
+static int parse_size(const struct opt_def *d, const char *arg, int *w, int *h, FILE *err)
+{
+	int n = 0;
+
+	if (sscanf(arg, "%dx%d%n", w, h, &n) != 2 || arg[n] || *w < 16 || *h < 16 ||
+	    *w > 8192 || *h > 8192 || (*w | *h) & 1) {
+		fprintf(err, "facetd: --%s: '%s' is not WIDTHxHEIGHT (even, 16..8192)\n", d->name, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Applies one option with its argument (NULL for flags). */
 static int apply(struct options *o, const struct opt_def *d, const char *arg, FILE *err)
 {
@@ -92,11 +118,24 @@ static int apply(struct options *o, const struct opt_def *d, const char *arg, FI
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_OUTPUT:
+		if (o->n_outputs == OPTIONS_MAX_OUTPUTS) {
+			fprintf(err, "facetd: --%s: at most %d outputs\n", d->name, OPTIONS_MAX_OUTPUTS);
+			return -EINVAL;
+		}
+		o->outputs[o->n_outputs++] = arg;
+		return 0;
+	case OPT_SIZE:
+		return parse_size(d, arg, &o->width, &o->height, err);
 	case OPT_FLAG:
 		break;
 	}
 	if (d->letter == 'v')
 		o->log_level = LOG_LVL_DEBUG;
+	else if (d->letter == 'P')
+		o->no_pacing = 1;
+	else if (d->letter == 'j')
+		o->stats_json = 1;
 	return 0;
 }
 

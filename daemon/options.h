@@ -10,9 +10,22 @@
 
 #include "log.h"
 
+#define OPTIONS_MAX_OUTPUTS 4
+
 struct options {
 	const char *model;    /* weights file; NULL: the shipped default */
+	const char *source;   /* frame source spec */
+	const char *outputs[OPTIONS_MAX_OUTPUTS];
+	int n_outputs;
 	int res;              /* encoder input side */
+	int threads;          /* BLAS threads for inference */
+	int refine;           /* boundary refinement step, 1 = dense */
+	int width, height;    /* wanted capture size; 0: the source's own */
+	int fps;              /* wanted capture rate; 0: the source's own */
+	int no_pacing;        /* file sources as fast as they are read */
+	int alpha;            /* overlay opacity, percent */
+	int frames;           /* stop after this many output frames; 0: never */
+	int stats_json;       /* print the stats as JSON at exit */
 	enum log_level log_level;
 };
 

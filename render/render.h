@@ -45,4 +45,17 @@ void render_overlay(uint8_t *rgba, int stride, const uint8_t *labels,
 void render_labels(uint8_t *rgba, int stride, const uint8_t *labels,
 		   int lstride, int width, int height);
 
+/* ---- outputs of composed frames ---- */
+
+struct output;
+
+/* Opens an output by spec: "y4m:PATH" ("y4m:-" = stdout). Width and height
+ * must be even. Negative errno, with a message naming the output in err. */
+int output_open(const char *spec, int width, int height, int fps_num, int fps_den,
+		struct output **out, char *err, size_t errlen);
+/* Writes one RGBA frame of the opened size. -EIO when the write fails. */
+int output_write(struct output *o, const uint8_t *rgba, int stride);
+/* Flushes and closes; accepts NULL. */
+void output_close(struct output *o);
+
 #endif

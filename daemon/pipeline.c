@@ -1,0 +1,588 @@
+/* DESIGN
+ *
+ * Slots: NSLOTS frame buffers (RGBA + labels). Four SPSC rings move slot
+ * indices:  free (inference -> capture), filled (capture -> inference),
+ * done (inference -> output), back (output -> inference). The inference
+ * thread is the hub that returns slots to the free ring, so each ring has
+ * exactly one producer and one consumer. Each ring holds every slot, so a
+ * push never fails.
+ *
+ * Wake-ups go through eventfds (capture -> inference, output -> inference,
+ * inference -> output); a thread waits in poll() with a timeout so that a
+ * stop request is seen even without a wake-up.
+ *
+ * Ownership: a slot index is held by exactly one thread at a time; its
+ * buffers are touched only by that thread. Counters are atomics; the
+ * latency histogram is an array of atomic buckets.
+ */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "render.h"
+#include "ring.h"
+
+#define NSLOTS 8
+#define LAT_BUCKETS 2000     /* 0.5 ms each: up to 1 s */
+#define LAT_BUCKET_MS 0.5
+#define LOST_AFTER 5         /* frames without a face before going wide */
+#define CROP_MARGIN 1.25     /* crop this much wider than the portraits: neck and cloth */
+
+struct slot {
+	uint8_t *rgba;     /* width * height * 4 */
+	uint8_t *labels;   /* width * height */
+	uint64_t sequence;
+	int64_t captured_ns;
+};
+
+/* Inference thread only. */
+struct tracker {
+	int have_face, lost;
+	double cx, cy, side; /* smoothed crop, frame pixels */
+};
+
+struct crop {
+	int x, y, w, h;
+};
+
+struct pipeline {
+	struct pipeline_config cfg;
+	const struct model *model;
+	struct model_run *run;        /* inference thread */
+	struct capture *cap;          /* capture thread */
+	struct output *outs[PIPELINE_MAX_OUTPUTS]; /* output thread */
+	int width, height;
+	struct slot slots[NSLOTS];
+	uint8_t *scratch;             /* capture thread: frames with no slot */
+	struct ring free_ring, filled, done, back;
+	int wake_infer, wake_output, wake_main;
+	pthread_t th_capture, th_infer, th_output;
+	int started;
+	struct tracker track;
+	atomic_bool stop, capture_done, infer_done, output_done;
+	atomic_uint_fast64_t captured, inferred, written, dropped_stale, dropped_capture;
+	atomic_uint_fast64_t capture_errors, output_errors, encode_us, decode_us;
+	atomic_int face_tracked;
+	atomic_uint_fast64_t latency[LAT_BUCKETS];
+	int64_t start_ns;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: the fd is readable anyway */
+	}
+}
+
+/* Waits for a wake-up or timeout_ms, then clears the eventfd. */
+static void wait_wake(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&p, 1, timeout_ms) > 0 && read(fd, &v, sizeof(v)) < 0) {
+		/* raced with another reader: nothing to clear */
+	}
+}
+
+/* ---- capture thread ---- */
+
+static void *capture_main(void *arg)
+{
+	struct pipeline *p = arg;
+	uint32_t idx = UINT32_MAX; /* slot held, if any */
+	char err[512];
+
+	while (!atomic_load(&p->stop)) {
+		if (idx == UINT32_MAX && !ring_pop(&p->free_ring, &idx))
+			idx = UINT32_MAX;
+		struct slot *s = idx == UINT32_MAX ? NULL : &p->slots[idx];
+		struct capture_frame f = { .rgba = s ? s->rgba : p->scratch, .stride = p->width * 4 };
+		int r = capture_read(p->cap, &f, err, sizeof(err));
+		if (r == -EINTR || r == -ENODATA) {
+			if (r == -ENODATA)
+				log_info("%s: end of stream", capture_get_info(p->cap)->name);
+			break;
+		}
+		if (r < 0) {
+			log_warn("%s", err);
+			atomic_fetch_add(&p->capture_errors, 1);
+			continue;
+		}
+		if (!s) {
+			atomic_fetch_add(&p->dropped_capture, 1);
+			continue;
+		}
+		s->sequence = f.sequence;
+		s->captured_ns = f.timestamp_ns;
+		ring_push(&p->filled, idx);
+		idx = UINT32_MAX;
+		atomic_fetch_add(&p->captured, 1);
+		wake(p->wake_infer);
+	}
+	atomic_store(&p->capture_done, true);
+	wake(p->wake_infer);
+	return NULL;
+}
+
+/* ---- inference thread ---- */
+
+/* Slots the output thread is done with go back to the capture thread. */
+static void recycle(struct pipeline *p)
+{
+	uint32_t idx;
+
+	while (ring_pop(&p->back, &idx))
+		ring_push(&p->free_ring, idx);
+}
+
+/* The newest filled slot; older ones are dropped. false when none. */
+static bool take_newest(struct pipeline *p, uint32_t *out)
+{
+	uint32_t idx;
+	bool got = false;
+
+	while (ring_pop(&p->filled, &idx)) {
+		if (got) {
+			ring_push(&p->free_ring, *out);
+			atomic_fetch_add(&p->dropped_stale, 1);
+		}
+		*out = idx;
+		got = true;
+	}
+	return got;
+}
+
+static struct crop choose_crop(const struct pipeline *p)
+{
+	const struct tracker *t = &p->track;
+	int limit = p->width < p->height ? p->width : p->height;
+	int side;
+	struct crop c;
+
+	if (!t->have_face)
+		return (struct crop){ 0, 0, p->width, p->height };
+	side = (int)lround(t->side);
+	side = side < 32 ? 32 : (side > limit ? limit : side);
+	c.x = (int)lround(t->cx - side / 2.0);
+	c.y = (int)lround(t->cy - side / 2.0);
+	c.x = c.x < 0 ? 0 : (c.x > p->width - side ? p->width - side : c.x);
+	c.y = c.y < 0 ? 0 : (c.y > p->height - side ? p->height - side : c.y);
+	c.w = c.h = side;
+	return c;
+}
+
+static bool is_face_class(uint8_t l)
+{
+	/* skin, nose, eyes, brows, mouth, lips */
+	return l == 1 || l == 2 || (l >= 4 && l <= 7) || (l >= 10 && l <= 12);
+}
+
+/* Index where the cumulative count of hist[0..n) passes q of total. */
+static int quantile(const uint32_t *hist, int n, uint64_t total, double q)
+{
+	uint64_t want = (uint64_t)(q * (double)total), acc = 0;
+
+	for (int i = 0; i < n; i++) {
+		acc += hist[i];
+		if (acc > want)
+			return i;
+	}
+	return n - 1;
+}
+
+/* Updates the tracker from the face pixels of the labels in crop c: the
+ * crop frames the face as the training portraits do (face box 0.50 of the
+ * side wide, 0.70 high, centred 5.5 % below the middle), with a margin. */
+static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
+		       uint32_t *cols, uint32_t *rows)
+{
+	struct tracker *t = &p->track;
+	uint64_t n = 0;
+
+	memset(cols, 0, sizeof(uint32_t) * p->width);
+	memset(rows, 0, sizeof(uint32_t) * p->height);
+	for (int y = c.y; y < c.y + c.h; y++) {
+		const uint8_t *l = labels + (size_t)y * p->width;
+		for (int x = c.x; x < c.x + c.w; x++) {
+			if (is_face_class(l[x])) {
+				cols[x]++;
+				rows[y]++;
+				n++;
+			}
+		}
+	}
+	if (n < (uint64_t)c.w * c.h / 200) {
+		if (t->have_face && ++t->lost > LOST_AFTER)
+			t->have_face = 0;
+		return;
+	}
+	double x0 = quantile(cols, p->width, n, 0.01), x1 = quantile(cols, p->width, n, 0.99);
+	double y0 = quantile(rows, p->height, n, 0.01), y1 = quantile(rows, p->height, n, 0.99);
+	double side = CROP_MARGIN * fmax((x1 - x0 + 1) / 0.50, (y1 - y0 + 1) / 0.70);
+	double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2 - 0.055 * side;
+	double a = t->have_face ? 0.35 : 1.0; /* exponential smoothing */
+	t->cx += a * (cx - t->cx);
+	t->cy += a * (cy - t->cy);
+	t->side += a * (side - t->side);
+	t->have_face = 1;
+	t->lost = 0;
+}
+
+static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32_t *rows)
+{
+	struct crop c = choose_crop(p);
+	struct model_refine refine = { .step = p->cfg.refine };
+	const uint8_t *src = s->rgba + ((size_t)c.y * p->width + c.x) * 4;
+	double enc, dec;
+	int r;
+
+	r = model_encode_rgba(p->run, src, p->width * 4, c.w, c.h, p->cfg.res);
+	if (r < 0)
+		return r;
+	if (c.w != p->width || c.h != p->height)
+		memset(s->labels, 0, (size_t)p->width * p->height);
+	r = model_decode_labels(p->run, c.w, c.h, s->labels + (size_t)c.y * p->width + c.x,
+				p->width, &refine);
+	if (r < 0)
+		return r;
+	model_run_timing(p->run, &enc, &dec);
+	atomic_fetch_add(&p->encode_us, (uint64_t)(enc * 1000));
+	atomic_fetch_add(&p->decode_us, (uint64_t)(dec * 1000));
+	atomic_store(&p->face_tracked, p->track.have_face);
+	track_face(p, s->labels, c, cols, rows);
+	render_overlay(s->rgba, p->width * 4, s->labels, p->width, p->width, p->height,
+		       p->cfg.alpha);
+	return 0;
+}
+
+static void *infer_main(void *arg)
+{
+	struct pipeline *p = arg;
+	uint32_t *cols = calloc((size_t)p->width, sizeof(uint32_t));
+	uint32_t *rows = calloc((size_t)p->height, sizeof(uint32_t));
+	uint32_t idx;
+
+	while (cols && rows && !atomic_load(&p->stop)) {
+		recycle(p);
+		if (!take_newest(p, &idx)) {
+			if (atomic_load(&p->capture_done) && ring_count(&p->filled) == 0)
+				break;
+			wait_wake(p->wake_infer, 100);
+			continue;
+		}
+		int r = infer_slot(p, &p->slots[idx], cols, rows);
+		if (r < 0) {
+			log_warn("inference failed on frame %llu: %s",
+				 (unsigned long long)p->slots[idx].sequence, strerror(-r));
+			ring_push(&p->free_ring, idx);
+			continue;
+		}
+		ring_push(&p->done, idx);
+		atomic_fetch_add(&p->inferred, 1);
+		wake(p->wake_output);
+	}
+	if (!cols || !rows)
+		log_err("inference: out of memory");
+	free(cols);
+	free(rows);
+	atomic_store(&p->infer_done, true);
+	wake(p->wake_output);
+	return NULL;
+}
+
+/* ---- output thread ---- */
+
+static void record_latency(struct pipeline *p, int64_t captured_ns)
+{
+	double ms = (now_ns() - captured_ns) / 1e6;
+	int b = (int)(ms / LAT_BUCKET_MS);
+
+	b = b < 0 ? 0 : (b >= LAT_BUCKETS ? LAT_BUCKETS - 1 : b);
+	atomic_fetch_add(&p->latency[b], 1);
+}
+
+static void write_outputs(struct pipeline *p, const struct slot *s)
+{
+	for (int i = 0; i < p->cfg.n_outputs; i++) {
+		if (output_write(p->outs[i], s->rgba, p->width * 4) < 0) {
+			if (atomic_fetch_add(&p->output_errors, 1) == 0)
+				log_err("%s: write failed", p->cfg.outputs[i]);
+		}
+	}
+}
+
+static void *output_main(void *arg)
+{
+	struct pipeline *p = arg;
+	uint32_t idx;
+
+	for (;;) {
+		if (!ring_pop(&p->done, &idx)) {
+			if (atomic_load(&p->infer_done) && ring_count(&p->done) == 0)
+				break;
+			wait_wake(p->wake_output, 100);
+			continue;
+		}
+		write_outputs(p, &p->slots[idx]);
+		record_latency(p, p->slots[idx].captured_ns);
+		ring_push(&p->back, idx);
+		wake(p->wake_infer);
+		uint64_t n = atomic_fetch_add(&p->written, 1) + 1;
+		if (p->cfg.max_frames && n >= p->cfg.max_frames) {
+			pipeline_request_stop(p);
+			break;
+		}
+	}
+	atomic_store(&p->output_done, true);
+	wake(p->wake_main);
+	return NULL;
+}
+
+/* ---- setup ---- */
+
+static int alloc_slots(struct pipeline *p)
+{
+	size_t px = (size_t)p->width * p->height;
+	int r;
+
+	r = ring_init(&p->free_ring, NSLOTS);
+	r = r ? r : ring_init(&p->filled, NSLOTS);
+	r = r ? r : ring_init(&p->done, NSLOTS);
+	r = r ? r : ring_init(&p->back, NSLOTS);
+	if (r < 0)
+		return r;
+	p->scratch = malloc(px * 4);
+	if (!p->scratch)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < NSLOTS; i++) {
+		p->slots[i].rgba = malloc(px * 4);
+		p->slots[i].labels = calloc(px, 1);
+		if (!p->slots[i].rgba || !p->slots[i].labels)
+			return -ENOMEM;
+		ring_push(&p->free_ring, i);
+	}
+	return 0;
+}
+
+static int open_outputs(struct pipeline *p, char *err, size_t errlen)
+{
+	const struct capture_info *in = capture_get_info(p->cap);
+
+	for (int i = 0; i < p->cfg.n_outputs; i++) {
+		int r = output_open(p->cfg.outputs[i], p->width, p->height, in->fps_num,
+				    in->fps_den, &p->outs[i], err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int start_threads(struct pipeline *p)
+{
+	if (pthread_create(&p->th_output, NULL, output_main, p) != 0)
+		return -EAGAIN;
+	p->started = 1;
+	if (pthread_create(&p->th_infer, NULL, infer_main, p) != 0) {
+		atomic_store(&p->infer_done, true);
+		return -EAGAIN;
+	}
+	p->started = 2;
+	if (pthread_create(&p->th_capture, NULL, capture_main, p) != 0) {
+		atomic_store(&p->capture_done, true);
+		return -EAGAIN;
+	}
+	p->started = 3;
+	return 0;
+}
+
+int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
+		   struct pipeline **out, char *err, size_t errlen)
+{
+	struct pipeline *p = calloc(1, sizeof(*p));
+	int r;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->cfg = *cfg;
+	p->model = m;
+	p->wake_infer = p->wake_output = p->wake_main = -1;
+	p->wake_infer = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->wake_output = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->wake_main = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->wake_infer < 0 || p->wake_output < 0 || p->wake_main < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = capture_open(cfg->source, &cfg->capture, &p->cap, err, errlen);
+	if (r < 0)
+		goto fail;
+	p->width = capture_get_info(p->cap)->width & ~1;
+	p->height = capture_get_info(p->cap)->height & ~1;
+	p->run = model_run_create(m, cfg->res);
+	if (!p->run) {
+		snprintf(err, errlen, "--res %d: outside what the model takes", cfg->res);
+		r = -EINVAL;
+		goto fail;
+	}
+	r = model_run_reserve(p->run, p->width, p->height, cfg->refine);
+	r = r ? r : alloc_slots(p);
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory for %dx%d frames", p->width, p->height);
+		goto fail;
+	}
+	r = open_outputs(p, err, errlen);
+	if (r < 0)
+		goto fail;
+	p->start_ns = now_ns();
+	r = start_threads(p);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start threads");
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	pipeline_destroy(p);
+	return r;
+}
+
+void pipeline_request_stop(struct pipeline *p)
+{
+	atomic_store(&p->stop, true);
+	if (p->cap)
+		capture_interrupt(p->cap);
+	wake(p->wake_infer);
+	wake(p->wake_output);
+	wake(p->wake_main);
+}
+
+int pipeline_wait(struct pipeline *p, int timeout_ms)
+{
+	if (atomic_load(&p->output_done))
+		return 1;
+	wait_wake(p->wake_main, timeout_ms);
+	return atomic_load(&p->output_done) ? 1 : 0;
+}
+
+void pipeline_destroy(struct pipeline *p)
+{
+	if (!p)
+		return;
+	if (p->started) {
+		pipeline_request_stop(p);
+		if (p->started >= 3)
+			pthread_join(p->th_capture, NULL);
+		if (p->started >= 2)
+			pthread_join(p->th_infer, NULL);
+		pthread_join(p->th_output, NULL);
+	}
+	for (int i = 0; i < PIPELINE_MAX_OUTPUTS; i++)
+		output_close(p->outs[i]);
+	capture_close(p->cap);
+	model_run_destroy(p->run);
+	for (int i = 0; i < NSLOTS; i++) {
+		free(p->slots[i].rgba);
+		free(p->slots[i].labels);
+	}
+	free(p->scratch);
+	if (p->free_ring.cells) {
+		ring_finish(&p->free_ring);
+		ring_finish(&p->filled);
+		ring_finish(&p->done);
+		ring_finish(&p->back);
+	}
+	for (int i = 0; i < 3; i++) {
+		int fd = i == 0 ? p->wake_infer : (i == 1 ? p->wake_output : p->wake_main);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(p);
+}
+
+/* ---- stats ---- */
+
+static double latency_quantile(struct pipeline *p, double q)
+{
+	uint64_t total = 0, acc = 0, want;
+
+	for (int i = 0; i < LAT_BUCKETS; i++)
+		total += atomic_load(&p->latency[i]);
+	if (!total)
+		return 0;
+	want = (uint64_t)ceil(q * (double)total);
+	for (int i = 0; i < LAT_BUCKETS; i++) {
+		acc += atomic_load(&p->latency[i]);
+		if (acc >= want)
+			return (i + 0.5) * LAT_BUCKET_MS;
+	}
+	return LAT_BUCKETS * LAT_BUCKET_MS;
+}
+
+void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
+{
+	double secs = (now_ns() - p->start_ns) / 1e9;
+	uint64_t inferred;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->source, sizeof(st->source), "%s", capture_get_info(p->cap)->name);
+	st->width = p->width;
+	st->height = p->height;
+	st->res = p->cfg.res;
+	st->captured = atomic_load(&p->captured);
+	st->inferred = inferred = atomic_load(&p->inferred);
+	st->written = atomic_load(&p->written);
+	st->dropped_stale = atomic_load(&p->dropped_stale);
+	st->dropped_capture = atomic_load(&p->dropped_capture);
+	st->capture_errors = atomic_load(&p->capture_errors);
+	st->output_errors = atomic_load(&p->output_errors);
+	st->fps_capture = secs > 0 ? st->captured / secs : 0;
+	st->fps_inference = secs > 0 ? inferred / secs : 0;
+	st->fps_output = secs > 0 ? st->written / secs : 0;
+	st->latency_ms_p50 = latency_quantile(p, 0.50);
+	st->latency_ms_p99 = latency_quantile(p, 0.99);
+	st->encode_ms = inferred ? atomic_load(&p->encode_us) / 1000.0 / inferred : 0;
+	st->decode_ms = inferred ? atomic_load(&p->decode_us) / 1000.0 / inferred : 0;
+	st->face_tracked = atomic_load(&p->face_tracked);
+	st->finished = atomic_load(&p->output_done);
+}
+
+int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len)
+{
+	return snprintf(buf, len,
+			"{\"source\": \"%s\", \"width\": %d, \"height\": %d, \"res\": %d, "
+			"\"frames_captured\": %llu, \"frames_inferred\": %llu, \"frames_written\": %llu, "
+			"\"dropped_stale\": %llu, \"dropped_capture\": %llu, \"capture_errors\": %llu, "
+			"\"output_errors\": %llu, \"fps_capture\": %.2f, \"fps_inference\": %.2f, "
+			"\"fps_output\": %.2f, \"latency_ms_p50\": %.1f, \"latency_ms_p99\": %.1f, "
+			"\"encode_ms\": %.2f, \"decode_ms\": %.2f, \"face_tracked\": %s}",
+			st->source, st->width, st->height, st->res,
+			(unsigned long long)st->captured, (unsigned long long)st->inferred,
+			(unsigned long long)st->written, (unsigned long long)st->dropped_stale,
+			(unsigned long long)st->dropped_capture, (unsigned long long)st->capture_errors,
+			(unsigned long long)st->output_errors, st->fps_capture, st->fps_inference,
+			st->fps_output, st->latency_ms_p50, st->latency_ms_p99, st->encode_ms,
+			st->decode_ms, st->face_tracked ? "true" : "false");
+}

@@ -1,0 +1,72 @@
+/* The live pipeline: capture thread -> inference thread -> output thread.
+ *
+ * Frames live in a fixed set of slots; the threads pass slot indices
+ * through lock-free SPSC rings (ring.h). The inference thread always takes
+ * the newest captured frame and drops (counts) older ones. It tracks the
+ * face: the first frames run on the whole image, later ones on a square
+ * crop framed like the training portraits around the face of the previous
+ * label map, and back to the whole image when the face is lost.
+ *
+ * pipeline_* functions are for the thread that created the pipeline, except
+ * pipeline_request_stop() and pipeline_get_stats(), which any thread may call.
+ */
+#ifndef FACETD_PIPELINE_H
+#define FACETD_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capture.h"
+#include "model.h"
+
+#define PIPELINE_MAX_OUTPUTS 4
+
+struct pipeline;
+
+struct pipeline_config {
+	const char *source;                 /* capture spec */
+	struct capture_params capture;
+	const char *outputs[PIPELINE_MAX_OUTPUTS];
+	int n_outputs;
+	int res;                            /* encoder input side */
+	int refine;                         /* decoder refinement step */
+	float alpha;                        /* overlay opacity */
+	uint64_t max_frames;                /* stop after this many outputs; 0: never */
+};
+
+struct pipeline_stats {
+	char source[64];
+	int width, height, res;
+	uint64_t captured, inferred, written;
+	uint64_t dropped_stale;    /* newer frame came before inference took it */
+	uint64_t dropped_capture;  /* no free slot when the frame came */
+	uint64_t capture_errors, output_errors;
+	double fps_capture, fps_inference, fps_output; /* over the run so far */
+	double latency_ms_p50, latency_ms_p99;         /* capture to output */
+	double encode_ms, decode_ms;                    /* means */
+	int face_tracked;          /* the last frame ran on a face crop */
+	int finished;              /* the source ended or max_frames was reached */
+};
+
+/* Opens the source and outputs and starts the threads. The model must
+ * outlive the pipeline. Negative errno with a message in err. */
+int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
+		   struct pipeline **out, char *err, size_t errlen);
+
+/* Waits up to timeout_ms for the pipeline to finish by itself; returns 1
+ * when it has, 0 otherwise. */
+int pipeline_wait(struct pipeline *p, int timeout_ms);
+
+/* Any thread: asks every thread to stop soon (interrupts the capture). */
+void pipeline_request_stop(struct pipeline *p);
+
+/* Stops, joins the threads, closes source and outputs, frees. Accepts NULL. */
+void pipeline_destroy(struct pipeline *p);
+
+/* Any thread: a snapshot of the counters. */
+void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
+
+/* Formats stats as one JSON object (no newline). Returns snprintf's count. */
+int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len);
+
+#endif

