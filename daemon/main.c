@@ -42,6 +42,7 @@ static void pipeline_config_from(const struct options *o, struct pipeline_config
 		.n_outputs = o->n_outputs,
 		.res = o->res,
 		.refine = o->refine,
+		.threads = o->threads,
 		.alpha = o->alpha / 100.0f,
 		.max_frames = (uint64_t)o->frames,
 	};

@@ -74,6 +74,15 @@ struct pipeline {
 	atomic_uint_fast64_t captured, inferred, written, dropped_stale, dropped_capture;
 	atomic_uint_fast64_t capture_errors, output_errors, encode_us, decode_us;
 	atomic_int face_tracked;
+	/* live settings: written by any thread, read by the inference thread */
+	atomic_int set_res, set_refine, set_threads, set_alpha_pct, paused;
+	int threads_applied;          /* inference thread */
+	/* snapshot request: under snap_lock */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	atomic_bool snap_pending;
+	char snap_path[4096];
+	int snap_result;
 	atomic_uint_fast64_t latency[LAT_BUCKETS];
 	int64_t start_ns;
 };
@@ -155,6 +164,16 @@ static void recycle(struct pipeline *p)
 
 	while (ring_pop(&p->back, &idx))
 		ring_push(&p->free_ring, idx);
+}
+
+static void apply_threads(struct pipeline *p)
+{
+	int t = atomic_load(&p->set_threads);
+
+	if (t != p->threads_applied) {
+		model_set_threads(t);
+		p->threads_applied = t;
+	}
 }
 
 /* The newest filled slot; older ones are dropped. false when none. */
@@ -253,12 +272,13 @@ static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32_t *rows)
 {
 	struct crop c = choose_crop(p);
-	struct model_refine refine = { .step = p->cfg.refine };
+	struct model_refine refine = { .step = atomic_load(&p->set_refine) };
+	int res = atomic_load(&p->set_res);
 	const uint8_t *src = s->rgba + ((size_t)c.y * p->width + c.x) * 4;
 	double enc, dec;
 	int r;
 
-	r = model_encode_rgba(p->run, src, p->width * 4, c.w, c.h, p->cfg.res);
+	r = model_encode_rgba(p->run, src, p->width * 4, c.w, c.h, res);
 	if (r < 0)
 		return r;
 	if (c.w != p->width || c.h != p->height)
@@ -273,7 +293,7 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 	atomic_store(&p->face_tracked, p->track.have_face);
 	track_face(p, s->labels, c, cols, rows);
 	render_overlay(s->rgba, p->width * 4, s->labels, p->width, p->width, p->height,
-		       p->cfg.alpha);
+		       atomic_load(&p->set_alpha_pct) / 100.0f);
 	return 0;
 }
 
@@ -286,10 +306,16 @@ static void *infer_main(void *arg)
 
 	while (cols && rows && !atomic_load(&p->stop)) {
 		recycle(p);
+		apply_threads(p);
 		if (!take_newest(p, &idx)) {
 			if (atomic_load(&p->capture_done) && ring_count(&p->filled) == 0)
 				break;
 			wait_wake(p->wake_infer, 100);
+			continue;
+		}
+		if (atomic_load(&p->paused)) {
+			ring_push(&p->free_ring, idx);
+			atomic_fetch_add(&p->dropped_stale, 1);
 			continue;
 		}
 		int r = infer_slot(p, &p->slots[idx], cols, rows);
@@ -333,6 +359,18 @@ static void write_outputs(struct pipeline *p, const struct slot *s)
 	}
 }
 
+static void take_snapshot(struct pipeline *p, const struct slot *s)
+{
+	pthread_mutex_lock(&p->snap_lock);
+	if (atomic_load(&p->snap_pending)) {
+		p->snap_result = image_save_png(p->snap_path, s->rgba, p->width * 4, p->width,
+						p->height, 4);
+		atomic_store(&p->snap_pending, false);
+		pthread_cond_broadcast(&p->snap_cond);
+	}
+	pthread_mutex_unlock(&p->snap_lock);
+}
+
 static void *output_main(void *arg)
 {
 	struct pipeline *p = arg;
@@ -345,7 +383,13 @@ static void *output_main(void *arg)
 			wait_wake(p->wake_output, 100);
 			continue;
 		}
+		if (atomic_load(&p->paused)) {
+			ring_push(&p->back, idx);
+			continue;
+		}
 		write_outputs(p, &p->slots[idx]);
+		if (atomic_load(&p->snap_pending) && !atomic_load(&p->paused))
+			take_snapshot(p, &p->slots[idx]);
 		record_latency(p, p->slots[idx].captured_ns);
 		ring_push(&p->back, idx);
 		wake(p->wake_infer);
@@ -429,6 +473,12 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 	p->cfg = *cfg;
 	p->model = m;
 	p->wake_infer = p->wake_output = p->wake_main = -1;
+	pthread_mutex_init(&p->snap_lock, NULL);
+	pthread_cond_init(&p->snap_cond, NULL);
+	atomic_init(&p->set_res, cfg->res);
+	atomic_init(&p->set_refine, cfg->refine);
+	atomic_init(&p->set_threads, cfg->threads);
+	atomic_init(&p->set_alpha_pct, (int)lroundf(cfg->alpha * 100));
 	p->wake_infer = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_output = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_main = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -441,7 +491,8 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 		goto fail;
 	p->width = capture_get_info(p->cap)->width & ~1;
 	p->height = capture_get_info(p->cap)->height & ~1;
-	p->run = model_run_create(m, cfg->res);
+	p->run = cfg->res >= model_get_info(m)->res_min && cfg->res <= model_get_info(m)->res_max
+		 ? model_run_create(m, model_get_info(m)->res_max) : NULL;
 	if (!p->run) {
 		snprintf(err, errlen, "--res %d: outside what the model takes", cfg->res);
 		r = -EINVAL;
@@ -508,6 +559,8 @@ void pipeline_destroy(struct pipeline *p)
 		free(p->slots[i].labels);
 	}
 	free(p->scratch);
+	pthread_mutex_destroy(&p->snap_lock);
+	pthread_cond_destroy(&p->snap_cond);
 	if (p->free_ring.cells) {
 		ring_finish(&p->free_ring);
 		ring_finish(&p->filled);
@@ -520,6 +573,84 @@ void pipeline_destroy(struct pipeline *p)
 			close(fd);
 	}
 	free(p);
+}
+
+/* ---- live settings ---- */
+
+int pipeline_set_res(struct pipeline *p, int res)
+{
+	const struct model_info *in = model_get_info(p->model);
+
+	if (res < in->res_min || res > in->res_max)
+		return -EINVAL;
+	atomic_store(&p->set_res, res);
+	return 0;
+}
+
+int pipeline_get_res(struct pipeline *p)
+{
+	return atomic_load(&p->set_res);
+}
+
+int pipeline_set_refine(struct pipeline *p, int step)
+{
+	if (step < 1 || step > 64)
+		return -EINVAL;
+	atomic_store(&p->set_refine, step);
+	return 0;
+}
+
+int pipeline_set_threads(struct pipeline *p, int threads)
+{
+	if (threads < 1 || threads > 64)
+		return -EINVAL;
+	atomic_store(&p->set_threads, threads);
+	return 0;
+}
+
+int pipeline_set_alpha(struct pipeline *p, float alpha)
+{
+	if (!(alpha >= 0.0f && alpha <= 1.0f))
+		return -EINVAL;
+	atomic_store(&p->set_alpha_pct, (int)lroundf(alpha * 100));
+	return 0;
+}
+
+void pipeline_set_paused(struct pipeline *p, int paused)
+{
+	atomic_store(&p->paused, paused != 0);
+}
+
+int pipeline_snapshot(struct pipeline *p, const char *path, int timeout_ms)
+{
+	struct timespec until;
+	int r = 0;
+
+	if (strlen(path) >= sizeof(p->snap_path))
+		return -ENAMETOOLONG;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->snap_lock);
+	while (atomic_load(&p->snap_pending) && r == 0) /* another request first */
+		r = pthread_cond_timedwait(&p->snap_cond, &p->snap_lock, &until);
+	if (r == 0) {
+		snprintf(p->snap_path, sizeof(p->snap_path), "%s", path);
+		atomic_store(&p->snap_pending, true);
+		while (atomic_load(&p->snap_pending) && r == 0)
+			r = pthread_cond_timedwait(&p->snap_cond, &p->snap_lock, &until);
+		if (r != 0 && atomic_load(&p->snap_pending))
+			atomic_store(&p->snap_pending, false); /* give up: no frame came */
+		else
+			r = 0;
+	}
+	r = r ? -ETIMEDOUT : p->snap_result;
+	pthread_mutex_unlock(&p->snap_lock);
+	return r;
 }
 
 /* ---- stats ---- */
@@ -566,6 +697,11 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 	st->encode_ms = inferred ? atomic_load(&p->encode_us) / 1000.0 / inferred : 0;
 	st->decode_ms = inferred ? atomic_load(&p->decode_us) / 1000.0 / inferred : 0;
 	st->face_tracked = atomic_load(&p->face_tracked);
+	st->paused = atomic_load(&p->paused);
+	st->refine = atomic_load(&p->set_refine);
+	st->threads = atomic_load(&p->set_threads);
+	st->alpha = atomic_load(&p->set_alpha_pct) / 100.0f;
+	st->res = atomic_load(&p->set_res);
 	st->finished = atomic_load(&p->output_done);
 }
 

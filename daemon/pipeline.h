@@ -30,6 +30,7 @@ struct pipeline_config {
 	int n_outputs;
 	int res;                            /* encoder input side */
 	int refine;                         /* decoder refinement step */
+	int threads;                        /* BLAS threads; 0: as they are */
 	float alpha;                        /* overlay opacity */
 	uint64_t max_frames;                /* stop after this many outputs; 0: never */
 };
@@ -45,6 +46,8 @@ struct pipeline_stats {
 	double latency_ms_p50, latency_ms_p99;         /* capture to output */
 	double encode_ms, decode_ms;                    /* means */
 	int face_tracked;          /* the last frame ran on a face crop */
+	int paused, refine, threads;
+	float alpha;
 	int finished;              /* the source ended or max_frames was reached */
 };
 
@@ -62,6 +65,23 @@ void pipeline_request_stop(struct pipeline *p);
 
 /* Stops, joins the threads, closes source and outputs, frees. Accepts NULL. */
 void pipeline_destroy(struct pipeline *p);
+
+/* Live settings, any thread; the inference thread applies them from its
+ * next frame on. -EINVAL for a value out of range (res: what the model
+ * takes; refine 1..64; threads 1..64; alpha 0..1). */
+int pipeline_set_res(struct pipeline *p, int res);
+int pipeline_set_refine(struct pipeline *p, int step);
+int pipeline_set_threads(struct pipeline *p, int threads);
+int pipeline_set_alpha(struct pipeline *p, float alpha);
+/* Paused: frames are still captured (and counted as dropped) but neither
+ * inferred nor written. */
+void pipeline_set_paused(struct pipeline *p, int paused);
+int pipeline_get_res(struct pipeline *p);
+
+/* Any thread but the pipeline's own: writes the next composed frame as a
+ * PNG to path (via path.tmp and rename). Waits up to timeout_ms; -ETIMEDOUT
+ * when no frame came, or the write's negative errno. */
+int pipeline_snapshot(struct pipeline *p, const char *path, int timeout_ms);
 
 /* Any thread: a snapshot of the counters. */
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);

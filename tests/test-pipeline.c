@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "model.h"
 #include "pipeline.h"
+#include "render.h"
 
 static struct model *load_default(void)
 {
@@ -150,6 +151,43 @@ static void test_stop_request(void)
 	model_free(m);
 }
 
+/* Settings changed while running, and a snapshot of the output. */
+static void test_live_settings_and_snapshot(void)
+{
+	struct model *m = load_default();
+	struct pipeline_config cfg = { .source = "synthetic",
+				       .capture = { .width = 160, .height = 120, .realtime = 1 },
+				       .res = 128, .refine = 4, .alpha = 0.5f };
+	struct pipeline *p = start(&cfg, m);
+	struct pipeline_stats st;
+	char path[512], err[256];
+	struct image img;
+
+	T_EQ_INT(pipeline_set_res(p, 95), -EINVAL);
+	T_EQ_INT(pipeline_set_res(p, 160), 0);
+	T_EQ_INT(pipeline_get_res(p), 160);
+	T_EQ_INT(pipeline_set_refine(p, 0), -EINVAL);
+	T_EQ_INT(pipeline_set_refine(p, 2), 0);
+	T_EQ_INT(pipeline_set_alpha(p, 1.5f), -EINVAL);
+	T_EQ_INT(pipeline_set_alpha(p, 0.25f), 0);
+	T_EQ_INT(pipeline_set_threads(p, 0), -EINVAL);
+	snprintf(path, sizeof(path), "%s/snap.png", t_tmpdir());
+	T_EQ_INT(pipeline_snapshot(p, path, 20000), 0);
+	T_EQ_INT(image_load(path, &img, err, sizeof(err)), 0);
+	T_EQ_INT(img.width, 160);
+	image_free(&img);
+	pipeline_get_stats(p, &st);
+	T_EQ_INT(st.res, 160);
+	T_EQ_INT(st.refine, 2);
+	T_NEAR(st.alpha, 0.25, 1e-6);
+	pipeline_set_paused(p, 1);
+	T_EQ_INT(pipeline_snapshot(p, path, 700), -ETIMEDOUT); /* nothing is written */
+	pipeline_set_paused(p, 0);
+	T_EQ_INT(pipeline_snapshot(p, path, 20000), 0);
+	pipeline_destroy(p);
+	model_free(m);
+}
+
 static void test_bad_source_and_output(void)
 {
 	struct model *m = load_default();
@@ -175,4 +213,5 @@ static void test_bad_source_and_output(void)
 T_MAIN(T_CASE(test_synthetic_to_y4m),
        T_CASE(test_real_clip),
        T_CASE(test_stop_request),
+       T_CASE(test_live_settings_and_snapshot),
        T_CASE(test_bad_source_and_output))

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Boot the test VM for one scenario and bring back its result.
+
+    run.py [--out DIR] [--timeout SEC] [--env NAME=VALUE]... SCENARIO.sh
+
+Runs setup.sh (cached), prepares the scenario on the host, boots Debian's
+kernel under QEMU (TCG; KVM only when a probe boot with it works), loads the
+drivers the scenario asks for, runs the scenario inside (in a chroot into the
+host's root, shared read-only over 9p) and exits with its exit status. The
+job folder DIR (default $FACETD_VM_OUT/<name>) is shared writable at the
+same path inside the VM: the scenario's log and result files land there.
+
+A scenario is a POSIX shell script. Lines "#@ WORD ARGS" in it tell:
+    #@ timeout SEC        the VM is killed after SEC s (default 60)
+    #@ module NAME OPTS   load a kernel module (in order) with options
+    #@ needs PROG...      host programs the scenario runs (else: skip)
+    #@ needs-bin PROG...  programs of the build, in $FACETD_VM_BIN (else: skip)
+    #@ prepare CMD ARGS   run on the host, in DIR, before the boot (77: skip);
+                          CMD is looked up beside this file
+Inside, the scenario sees FVM_OUT (= DIR), FVM_TOOLS (this folder) and the
+FACETD_* variables of the caller.
+
+Exit status: the scenario's; 77 (skip, with a one-line reason) when QEMU, the
+kernel or something the scenario needs cannot be had; 1 when the VM failed or
+hit its time limit.
+"""
+
+import argparse
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+QEMU = "qemu-system-x86_64"
+PROBE_TIMEOUT = 10
+PASS_ENV = re.compile(r"^(FACETD_\w+|FVM_\w+|LC_ALL|LANG|TZ)$")
+
+
+class Skip(Exception):
+    pass
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print("vm: " + msg, flush=True)
+
+
+def cache_dir():
+    if os.environ.get("FACETD_VM_CACHE"):
+        return os.environ["FACETD_VM_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "facetd-vm")
+
+
+def parse_scenario(path):
+    spec = {"timeout": 60.0, "modules": [], "needs": [], "needs_bin": [],
+            "prepare": []}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            m = re.match(r"#@\s+(\S+)\s*(.*?)\s*$", line)
+            if not m:
+                continue
+            word, rest = m.groups()
+            if word == "timeout":
+                spec["timeout"] = float(rest)
+            elif word == "module":
+                spec["modules"].append(rest)
+            elif word == "needs":
+                spec["needs"] += rest.split()
+            elif word == "needs-bin":
+                spec["needs_bin"] += rest.split()
+            elif word == "prepare":
+                spec["prepare"].append(shlex.split(rest))
+            else:
+                raise Failure(f"{path}:{n}: unknown directive '#@ {word}'")
+    return spec
+
+
+def check_needs(spec):
+    for prog in spec["needs"]:
+        if not shutil.which(prog):
+            raise Skip(f"{prog} not found on the host")
+    bindir = os.environ.get("FACETD_VM_BIN", "")
+    for prog in spec["needs_bin"]:
+        if not os.access(os.path.join(bindir, prog), os.X_OK):
+            raise Skip(f"{prog} was not built (needs libv4l2: -Dv4l2=enabled)")
+
+
+def run_setup():
+    r = subprocess.run([os.path.join(HERE, "setup.sh")], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode == SKIP:
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("SKIP:")]
+        raise Skip(lines[-1][5:].strip() if lines else "setup.sh skipped")
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        raise Failure(f"setup.sh failed with status {r.returncode}")
+    env = {}
+    with open(os.path.join(cache_dir(), "vm.env"), encoding="utf-8") as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            env[k] = v
+    for k in ("FVM_KERNEL", "FVM_INITRD"):
+        if not os.path.isfile(env.get(k, "")):
+            raise Skip(f"the cached {k[4:].lower()} is missing; run setup.sh")
+    return env
+
+
+def set_pdeathsig():
+    """In the child: die with the runner, so that QEMU is never left behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def qemu_escape(path):
+    return path.replace(",", ",,")
+
+
+def qemu_command(vm, accel, out, console, extra_append=""):
+    if accel == "kvm":
+        cpu = ["-accel", "kvm", "-cpu", "host"]
+    else:
+        cpu = ["-accel", "tcg", "-cpu", "max"]
+    append = ("console=ttyS0 panic=-1 loglevel=3 mitigations=off "
+              "cryptomgr.notests " + extra_append)
+    cmd = [QEMU, *cpu,
+           "-m", os.environ.get("FACETD_VM_MEM", "1024"),
+           "-smp", os.environ.get("FACETD_VM_SMP", "1"),
+           "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+           "-chardev", f"file,id=con,path={qemu_escape(console)}",
+           "-serial", "chardev:con",
+           "-kernel", vm["FVM_KERNEL"], "-initrd", vm["FVM_INITRD"],
+           "-append", append.strip()]
+    if out:
+        cmd += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
+                "readonly=on,multidevs=remap",
+                "-virtfs", f"local,path={qemu_escape(out)},mount_tag=vmout,"
+                "security_model=none,multidevs=remap"]
+    return cmd
+
+
+def boot(cmd, timeout):
+    """Runs QEMU; returns (exit status or None on time-out, seconds)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, preexec_fn=set_pdeathsig)
+    rc = None
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if rc is None:
+        out, _ = p.communicate()
+    text = out.decode(errors="replace").strip()
+    if text:
+        log("qemu: " + text.replace("\n", "\nvm: qemu: "))
+    return rc, time.monotonic() - t0
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def choose_accel(vm, workdir):
+    """tcg, or kvm when /dev/kvm is usable and a probe boot with it works.
+    The probe's verdict is cached per host kernel, QEMU and guest kernel."""
+    forced = os.environ.get("FACETD_VM_ACCEL")
+    if forced in ("tcg", "kvm"):
+        return forced
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    qver = subprocess.run([QEMU, "--version"], stdout=subprocess.PIPE,
+                          text=True).stdout.splitlines()[0]
+    key = f"{os.uname().release} | {qver} | {vm['FVM_KVER']}"
+    stamp = os.path.join(cache_dir(), "kvm-probe")
+    cached = read(stamp).split("\n", 1)
+    if len(cached) == 2 and cached[1].strip() == key:
+        return cached[0]
+    console = os.path.join(workdir, "kvm-probe.log")
+    rc, t = boot(qemu_command(vm, "kvm", None, console, "fvm.probe=1"),
+                 PROBE_TIMEOUT)
+    ok = rc == 0 and "FVM-PROBE-OK" in read(console)
+    accel = "kvm" if ok else "tcg"
+    log(f"KVM probe boot {'worked' if ok else 'failed'} ({t:.1f} s): using {accel}")
+    with open(stamp, "w", encoding="utf-8") as f:
+        f.write(f"{accel}\n{key}\n")
+    return accel
+
+
+def prepare(spec, out, env):
+    for cmd in spec["prepare"]:
+        prog = cmd[0] if os.path.isabs(cmd[0]) else os.path.join(HERE, cmd[0])
+        r = subprocess.run([prog, *cmd[1:]], cwd=out, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+        if r.returncode == SKIP:
+            lines = r.stdout.strip().splitlines() or ["prepare step skipped"]
+            raise Skip(lines[-1].removeprefix("SKIP:").strip())
+        if r.returncode != 0:
+            sys.stdout.write(r.stdout)
+            raise Failure(f"prepare step {' '.join(cmd)} failed ({r.returncode})")
+
+
+def write_job(out, scenario, spec, env):
+    with open(os.path.join(out, "modules"), "w", encoding="utf-8") as f:
+        for m in spec["modules"]:
+            f.write(m + "\n")
+    lines = ["export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "export HOME=/run/tmp TMPDIR=/run/tmp"]
+    for k in sorted(env):
+        if PASS_ENV.match(k):
+            lines.append(f"export {k}={shlex.quote(env[k])}")
+    lines += [f"cd {shlex.quote(out)} || exit 125",
+              f"exec /bin/sh {shlex.quote(scenario)}"]
+    with open(os.path.join(out, "job.sh"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def fresh_dir(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+
+
+def uptime_marks(console):
+    m = re.search(r"FVM-T boot=([\d.]+) ready=([\d.]+) done=([\d.]+)", console)
+    return tuple(float(x) for x in m.groups()) if m else None
+
+
+def report_timing(name, status, wall, marks):
+    detail = ""
+    if marks:
+        detail = (f" (guest: kernel {marks[0]:.1f} s, drivers+mounts "
+                  f"{marks[1] - marks[0]:.1f} s, scenario {marks[2] - marks[1]:.1f} s)")
+    log(f"{name}: {status}, boot-to-result {wall:.1f} s{detail}")
+    path = os.environ.get("FACETD_VM_TIMINGS")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{name}\t{status}\t{wall:.1f}\n")
+
+
+def run(args):
+    scenario = os.path.abspath(args.scenario)
+    name = os.path.basename(scenario).removesuffix(".sh")
+    spec = parse_scenario(scenario)
+    timeout = args.timeout or spec["timeout"]
+    if not shutil.which(QEMU):
+        raise Skip(f"{QEMU} not found (install: qemu-system-x86)")
+    check_needs(spec)
+    vm = run_setup()
+    out = os.path.abspath(args.out or os.path.join(
+        os.environ.get("FACETD_VM_OUT") or os.path.join(os.getcwd(), "vm-results"),
+        name))
+    if re.search(r"\s", out):
+        raise Failure(f"the job folder {out!r} has white space in its path")
+    fresh_dir(out)
+    env = dict(os.environ, FVM_OUT=out, FVM_TOOLS=HERE)
+    env.update(kv.split("=", 1) for kv in args.env)
+    prepare(spec, out, env)
+    write_job(out, scenario, spec, env)
+    accel = choose_accel(vm, out)
+    log(f"{name}: kernel {vm['FVM_KVER']}, {accel}, limit {timeout:.0f} s, "
+        f"results in {out}")
+    console_path = os.path.join(out, "console.log")
+    rc, wall = boot(qemu_command(vm, accel, out, console_path,
+                                 f"fvm.out={out}"), timeout)
+    console = read(console_path)
+    log_text = read(os.path.join(out, "scenario.log"))
+    if log_text:
+        sys.stdout.write(log_text if log_text.endswith("\n") else log_text + "\n")
+    code = read(os.path.join(out, "exit-code")).strip()
+    if rc is None or not code.isdigit():
+        tail = "\n".join(console.strip().splitlines()[-30:])
+        log("console (last lines):\n" + tail)
+        status = (f"killed at its time limit of {timeout:.0f} s" if rc is None
+                  else f"the VM ended without a result (QEMU status {rc})")
+        report_timing(name, "TIMEOUT" if rc is None else "VM-FAILED", wall,
+                      uptime_marks(console))
+        raise Failure(f"{name}: {status}")
+    status = int(code)
+    if status == 125:
+        log("console (last lines):\n" + "\n".join(console.strip().splitlines()[-30:]))
+    word = {0: "passed", SKIP: "skipped"}.get(status, f"failed ({status})")
+    report_timing(name, word, wall, uptime_marks(console))
+    return status
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenario")
+    ap.add_argument("--out", help="job folder (emptied first)")
+    ap.add_argument("--timeout", type=float, help="override the scenario's limit")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    args = ap.parse_args()
+    # Turn SIGTERM (meson's time-out) into an exception so QEMU gets killed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        return run(args)
+    except Skip as e:
+        print(f"SKIP: {e}", flush=True)
+        return SKIP
+    except Failure as e:
+        print(f"FAIL: {e}", flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
