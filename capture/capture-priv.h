@@ -26,6 +26,7 @@ struct capture {
 };
 
 int capture_synthetic_open(struct capture *c, char *err, size_t errlen);
+int capture_v4l2_open(struct capture *c, const char *path, char *err, size_t errlen);
 int capture_y4m_open(struct capture *c, const char *path, char *err, size_t errlen);
 
 /* Sleeps until the next frame is due at the source's rate; -EINTR when

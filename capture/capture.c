@@ -1,5 +1,7 @@
 #include "capture-priv.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -15,6 +17,16 @@ int64_t capture_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int open_v4l2(struct capture *c, const char *path, char *err, size_t errlen)
+{
+#if HAVE_V4L2
+	return capture_v4l2_open(c, path, err, errlen);
+#else
+	snprintf(err, errlen, "%s: this build has no V4L2 support (-Dv4l2=enabled)", path);
+	return -ENOTSUP;
+#endif
 }
 
 int capture_open(const char *spec, const struct capture_params *want,
@@ -39,8 +51,10 @@ int capture_open(const char *spec, const struct capture_params *want,
 		r = capture_synthetic_open(c, err, errlen);
 	} else if (strncmp(spec, "y4m:", 4) == 0) {
 		r = capture_y4m_open(c, spec + 4, err, errlen);
+	} else if (strncmp(spec, "v4l2:", 5) == 0 || strncmp(spec, "/dev/", 5) == 0) {
+		r = open_v4l2(c, spec[0] == '/' ? spec : spec + 5, err, errlen);
 	} else {
-		snprintf(err, errlen, "%s: unknown source (synthetic or y4m:PATH)", spec);
+		snprintf(err, errlen, "%s: unknown source (synthetic, y4m:PATH or v4l2:DEVICE)", spec);
 		r = -EINVAL;
 	}
 	if (r < 0) {

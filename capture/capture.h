@@ -37,7 +37,8 @@ struct capture_frame {
 	int64_t timestamp_ns; /* CLOCK_MONOTONIC when the frame was captured */
 };
 
-/* Opens a source by its spec: "synthetic", "y4m:PATH" ("y4m:-" = stdin).
+/* Opens a source by its spec: "synthetic", "y4m:PATH" ("y4m:-" = stdin),
+ * "v4l2:/dev/videoN" (or just "/dev/videoN").
  * Returns a negative errno and a message naming the source and the problem
  * in err. */
 int capture_open(const char *spec, const struct capture_params *want,

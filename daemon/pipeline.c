@@ -44,6 +44,7 @@ struct slot {
 	uint8_t *labels;   /* width * height */
 	uint64_t sequence;
 	int64_t captured_ns;
+	int splash;        /* a "camera lost" frame: nothing to infer */
 };
 
 /* Inference thread only. */
@@ -74,6 +75,7 @@ struct pipeline {
 	atomic_uint_fast64_t captured, inferred, written, dropped_stale, dropped_capture;
 	atomic_uint_fast64_t capture_errors, output_errors, encode_us, decode_us;
 	atomic_int face_tracked;
+	atomic_bool camera_lost;
 	/* live settings: written by any thread, read by the inference thread */
 	atomic_int set_res, set_refine, set_threads, set_alpha_pct, paused;
 	int threads_applied;          /* inference thread */
@@ -134,6 +136,21 @@ static void *capture_main(void *arg)
 				log_info("%s: end of stream", capture_get_info(p->cap)->name);
 			break;
 		}
+		if (r == -ENODEV) {
+			if (!atomic_exchange(&p->camera_lost, true))
+				log_warn("%s; retrying every second", err);
+			if (s) {
+				render_camera_lost(s->rgba, p->width * 4, p->width, p->height);
+				s->splash = 1;
+				s->captured_ns = now_ns();
+				ring_push(&p->filled, idx);
+				idx = UINT32_MAX;
+				wake(p->wake_infer);
+			}
+			continue;
+		}
+		if (atomic_exchange(&p->camera_lost, false) && r == 0)
+			log_info("%s: camera back", capture_get_info(p->cap)->name);
 		if (r < 0) {
 			log_warn("%s", err);
 			atomic_fetch_add(&p->capture_errors, 1);
@@ -145,6 +162,7 @@ static void *capture_main(void *arg)
 		}
 		s->sequence = f.sequence;
 		s->captured_ns = f.timestamp_ns;
+		s->splash = 0;
 		ring_push(&p->filled, idx);
 		idx = UINT32_MAX;
 		atomic_fetch_add(&p->captured, 1);
@@ -271,6 +289,8 @@ static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 
 static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32_t *rows)
 {
+	if (s->splash)
+		return 0;
 	struct crop c = choose_crop(p);
 	struct model_refine refine = { .step = atomic_load(&p->set_refine) };
 	int res = atomic_load(&p->set_res);
@@ -698,6 +718,7 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 	st->decode_ms = inferred ? atomic_load(&p->decode_us) / 1000.0 / inferred : 0;
 	st->face_tracked = atomic_load(&p->face_tracked);
 	st->paused = atomic_load(&p->paused);
+	st->camera_lost = atomic_load(&p->camera_lost);
 	st->refine = atomic_load(&p->set_refine);
 	st->threads = atomic_load(&p->set_threads);
 	st->alpha = atomic_load(&p->set_alpha_pct) / 100.0f;
@@ -713,12 +734,14 @@ int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len)
 			"\"dropped_stale\": %llu, \"dropped_capture\": %llu, \"capture_errors\": %llu, "
 			"\"output_errors\": %llu, \"fps_capture\": %.2f, \"fps_inference\": %.2f, "
 			"\"fps_output\": %.2f, \"latency_ms_p50\": %.1f, \"latency_ms_p99\": %.1f, "
-			"\"encode_ms\": %.2f, \"decode_ms\": %.2f, \"face_tracked\": %s}",
+			"\"encode_ms\": %.2f, \"decode_ms\": %.2f, \"face_tracked\": %s, "
+			"\"camera\": \"%s\"}",
 			st->source, st->width, st->height, st->res,
 			(unsigned long long)st->captured, (unsigned long long)st->inferred,
 			(unsigned long long)st->written, (unsigned long long)st->dropped_stale,
 			(unsigned long long)st->dropped_capture, (unsigned long long)st->capture_errors,
 			(unsigned long long)st->output_errors, st->fps_capture, st->fps_inference,
 			st->fps_output, st->latency_ms_p50, st->latency_ms_p99, st->encode_ms,
-			st->decode_ms, st->face_tracked ? "true" : "false");
+			st->decode_ms, st->face_tracked ? "true" : "false",
+			st->camera_lost ? "lost" : (st->finished ? "ended" : "streaming"));
 }

@@ -47,6 +47,7 @@ struct pipeline_stats {
 	double encode_ms, decode_ms;                    /* means */
 	int face_tracked;          /* the last frame ran on a face crop */
 	int paused, refine, threads;
+	int camera_lost;           /* the camera vanished; reopening */
 	float alpha;
 	int finished;              /* the source ended or max_frames was reached */
 };

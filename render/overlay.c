@@ -56,3 +56,33 @@ void render_labels(uint8_t *rgba, int stride, const uint8_t *labels,
 		}
 	}
 }
+
+static void fill_rect(uint8_t *rgba, int stride, int w, int h, int x0, int y0, int x1, int y1,
+		      const uint8_t c[3])
+{
+	x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+	x1 = x1 > w ? w : x1, y1 = y1 > h ? h : y1;
+	for (int y = y0; y < y1; y++)
+		for (int x = x0; x < x1; x++) {
+			uint8_t *p = rgba + (size_t)y * stride + 4 * x;
+			p[0] = c[0], p[1] = c[1], p[2] = c[2], p[3] = 255;
+		}
+}
+
+void render_camera_lost(uint8_t *rgba, int stride, int width, int height)
+{
+	static const uint8_t bg[3] = { 32, 32, 36 }, fg[3] = { 150, 150, 160 }, red[3] = { 220, 40, 40 };
+	int u = (width < height ? width : height) / 24, cx = width / 2, cy = height / 2;
+
+	fill_rect(rgba, stride, width, height, 0, 0, width, height, bg);
+	/* camera body, lens and viewfinder */
+	fill_rect(rgba, stride, width, height, cx - 5 * u, cy - 3 * u, cx + 5 * u, cy + 4 * u, fg);
+	fill_rect(rgba, stride, width, height, cx - 2 * u, cy - 5 * u, cx + 2 * u, cy - 3 * u, fg);
+	fill_rect(rgba, stride, width, height, cx - 2 * u, cy - 1 * u, cx + 2 * u, cy + 3 * u, bg);
+	/* crossed out */
+	for (int t = -6 * u; t <= 6 * u; t++)
+		for (int k = -u / 2; k <= u / 2; k++) {
+			fill_rect(rgba, stride, width, height, cx + t + k, cy + t, cx + t + k + 1, cy + t + 1, red);
+			fill_rect(rgba, stride, width, height, cx + t + k, cy - t, cx + t + k + 1, cy - t + 1, red);
+		}
+}

@@ -45,6 +45,9 @@ void render_overlay(uint8_t *rgba, int stride, const uint8_t *labels,
 void render_labels(uint8_t *rgba, int stride, const uint8_t *labels,
 		   int lstride, int width, int height);
 
+/* Draws the "camera lost" frame: a camera crossed out on dark grey. */
+void render_camera_lost(uint8_t *rgba, int stride, int width, int height);
+
 /* ---- outputs of composed frames ---- */
 
 struct output;
