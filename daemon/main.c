@@ -45,6 +45,8 @@ static void pipeline_config_from(const struct options *o, struct pipeline_config
 		.threads = o->threads,
 		.alpha = o->alpha / 100.0f,
 		.max_frames = (uint64_t)o->frames,
+		.preview = o->preview,
+		.screenshot = o->screenshot,
 	};
 	for (int i = 0; i < o->n_outputs; i++)
 		c->outputs[i] = o->outputs[i];

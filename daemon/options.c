@@ -35,6 +35,8 @@ static const struct opt_def opt_table[] = {
 	{ "refine", 'R', OPT_INT, "STEP", "boundary refinement step, 1 = dense decoding (default 4)", 1, 64, OFF(refine) },
 	{ "alpha", 'a', OPT_INT, "PCT", "opacity of the coloured parts, 0..100 (default 55)", 0, 100, OFF(alpha) },
 	{ "stats-json", 'j', OPT_FLAG, NULL, "print the run's figures as one JSON line at exit", 0, 0, 0 },
+	{ "preview", 'p', OPT_FLAG, NULL, "show the preview window (keys: o m l f + - ] [ s q)", 0, 0, 0 },
+	{ "screenshot", 'w', OPT_STRING, "PATH", "with --preview: save the window as PNG at exit", 0, 0, OFF(screenshot) },
 	{ "log-level", 'l', OPT_LEVEL, "LEVEL", "error, warning, info or debug (default info)", 0, 0, OFF(log_level) },
 	{ "verbose", 'v', OPT_FLAG, NULL, "same as --log-level debug", 0, 0, 0 },
 	{ "help", 'h', OPT_FLAG, NULL, "print this help and exit", 0, 0, 0 },
@@ -136,6 +138,8 @@ static int apply(struct options *o, const struct opt_def *d, const char *arg, FI
 		o->no_pacing = 1;
 	else if (d->letter == 'j')
 		o->stats_json = 1;
+	else if (d->letter == 'p')
+		o->preview = 1;
 	return 0;
 }
 

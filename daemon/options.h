@@ -26,6 +26,8 @@ struct options {
 	int alpha;            /* overlay opacity, percent */
 	int frames;           /* stop after this many output frames; 0: never */
 	int stats_json;       /* print the stats as JSON at exit */
+	int preview;          /* show the SDL2 preview window */
+	const char *screenshot; /* with preview: window as PNG at exit */
 	enum log_level log_level;
 };
 

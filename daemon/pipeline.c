@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "render.h"
 #include "ring.h"
@@ -45,6 +46,7 @@ struct slot {
 	uint64_t sequence;
 	int64_t captured_ns;
 	int splash;        /* a "camera lost" frame: nothing to infer */
+	int box[4];        /* face crop x, y, w, h; w 0: whole frame */
 };
 
 /* Inference thread only. */
@@ -66,6 +68,8 @@ struct pipeline {
 	int width, height;
 	struct slot slots[NSLOTS];
 	uint8_t *scratch;             /* capture thread: frames with no slot */
+	uint8_t *composed;            /* output thread: the frame written out */
+	struct preview *preview;      /* output thread */
 	struct ring free_ring, filled, done, back;
 	int wake_infer, wake_output, wake_main;
 	pthread_t th_capture, th_infer, th_output;
@@ -289,8 +293,11 @@ static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 
 static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32_t *rows)
 {
-	if (s->splash)
+	if (s->splash) {
+		memset(s->labels, 0, (size_t)p->width * p->height);
+		s->box[2] = 0;
 		return 0;
+	}
 	struct crop c = choose_crop(p);
 	struct model_refine refine = { .step = atomic_load(&p->set_refine) };
 	int res = atomic_load(&p->set_res);
@@ -312,8 +319,7 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 	atomic_fetch_add(&p->decode_us, (uint64_t)(dec * 1000));
 	atomic_store(&p->face_tracked, p->track.have_face);
 	track_face(p, s->labels, c, cols, rows);
-	render_overlay(s->rgba, p->width * 4, s->labels, p->width, p->width, p->height,
-		       atomic_load(&p->set_alpha_pct) / 100.0f);
+	s->box[0] = c.x, s->box[1] = c.y, s->box[2] = c.w, s->box[3] = c.h;
 	return 0;
 }
 
@@ -369,10 +375,23 @@ static void record_latency(struct pipeline *p, int64_t captured_ns)
 	atomic_fetch_add(&p->latency[b], 1);
 }
 
+/* The composed frame of the outputs: the parts over the image. */
+static const uint8_t *compose(struct pipeline *p, const struct slot *s)
+{
+	size_t n = (size_t)p->width * p->height * 4;
+
+	memcpy(p->composed, s->rgba, n);
+	render_overlay(p->composed, p->width * 4, s->labels, p->width, p->width, p->height,
+		       atomic_load(&p->set_alpha_pct) / 100.0f);
+	return p->composed;
+}
+
 static void write_outputs(struct pipeline *p, const struct slot *s)
 {
+	const uint8_t *frame = p->cfg.n_outputs ? compose(p, s) : NULL;
+
 	for (int i = 0; i < p->cfg.n_outputs; i++) {
-		if (output_write(p->outs[i], s->rgba, p->width * 4) < 0) {
+		if (output_write(p->outs[i], frame, p->width * 4) < 0) {
 			if (atomic_fetch_add(&p->output_errors, 1) == 0)
 				log_err("%s: write failed", p->cfg.outputs[i]);
 		}
@@ -391,16 +410,111 @@ static void take_snapshot(struct pipeline *p, const struct slot *s)
 	pthread_mutex_unlock(&p->snap_lock);
 }
 
+/* ---- the preview window: output thread ---- */
+
+#if HAVE_SDL2
+static void preview_start(struct pipeline *p)
+{
+	char err[256];
+
+	if (!p->cfg.preview)
+		return;
+	if (preview_open(p->width, p->height, &p->preview, err, sizeof(err)) < 0)
+		log_warn("%s; going on without it", err);
+	else
+		preview_view(p->preview)->face_box = 0;
+}
+
+static void fill_hud(struct pipeline *p, const struct slot *s, struct preview_hud *h)
+{
+	struct pipeline_stats st;
+
+	pipeline_get_stats(p, &st);
+	*h = (struct preview_hud){
+		.fps_capture = st.fps_capture, .fps_inference = st.fps_inference,
+		.latency_ms = st.latency_ms_p50, .encode_ms = st.encode_ms, .decode_ms = st.decode_ms,
+		.dropped = st.dropped_stale + st.dropped_capture, .res = st.res, .alpha = st.alpha,
+		.box_x = s->box[0], .box_y = s->box[1], .box_w = s->box[2], .box_h = s->box[3],
+	};
+	snprintf(h->source, sizeof(h->source), "%.40s %dx%d", st.source, st.width, st.height);
+	snprintf(h->status, sizeof(h->status), "%s%s", st.camera_lost ? "camera lost  " : "",
+		 st.face_tracked ? "face tracked" : "whole image");
+}
+
+static void preview_show(struct pipeline *p, const struct slot *s)
+{
+	struct preview_hud hud;
+
+	if (!p->preview)
+		return;
+	fill_hud(p, s, &hud);
+	preview_present(p->preview, s->rgba, p->width * 4, s->splash ? NULL : s->labels, &hud);
+}
+
+static void screenshot(struct pipeline *p, const char *path)
+{
+	int r = preview_screenshot(p->preview, path);
+
+	if (r < 0)
+		log_warn("%s: cannot write the screenshot: %s", path, strerror(-r));
+	else
+		log_info("screenshot: %s", path);
+}
+
+static void preview_events(struct pipeline *p)
+{
+	static const int res_steps[] = { 96, 128, 160, 192, 224, 256 };
+	int res = pipeline_get_res(p), pct = atomic_load(&p->set_alpha_pct), i = 0;
+	char path[64];
+
+	if (!p->preview)
+		return;
+	while (i < 5 && res_steps[i] < res)
+		i++;
+	switch (preview_poll(p->preview)) {
+	case PREVIEW_QUIT: pipeline_request_stop(p); break;
+	case PREVIEW_ALPHA_UP: pipeline_set_alpha(p, (pct < 90 ? pct + 10 : 100) / 100.0f); break;
+	case PREVIEW_ALPHA_DOWN: pipeline_set_alpha(p, (pct > 10 ? pct - 10 : 0) / 100.0f); break;
+	case PREVIEW_RES_UP: pipeline_set_res(p, res_steps[i < 5 ? i + 1 : 5]); break;
+	case PREVIEW_RES_DOWN: pipeline_set_res(p, res_steps[i > 0 ? i - 1 : 0]); break;
+	case PREVIEW_SCREENSHOT:
+		snprintf(path, sizeof(path), "facetd-%lld.png", (long long)(now_ns() / 1000000));
+		screenshot(p, path);
+		break;
+	case PREVIEW_NONE: break;
+	}
+}
+
+static void preview_finish(struct pipeline *p)
+{
+	if (p->preview && p->cfg.screenshot)
+		screenshot(p, p->cfg.screenshot);
+	preview_close(p->preview);
+	p->preview = NULL;
+}
+#else
+static void preview_start(struct pipeline *p)
+{
+	if (p->cfg.preview)
+		log_warn("this build has no preview window (-Dsdl2=enabled)");
+}
+static void preview_show(struct pipeline *p, const struct slot *s) { (void)p, (void)s; }
+static void preview_events(struct pipeline *p) { (void)p; }
+static void preview_finish(struct pipeline *p) { (void)p; }
+#endif
+
 static void *output_main(void *arg)
 {
 	struct pipeline *p = arg;
 	uint32_t idx;
 
+	preview_start(p);
 	for (;;) {
+		preview_events(p);
 		if (!ring_pop(&p->done, &idx)) {
 			if (atomic_load(&p->infer_done) && ring_count(&p->done) == 0)
 				break;
-			wait_wake(p->wake_output, 100);
+			wait_wake(p->wake_output, p->preview ? 30 : 100);
 			continue;
 		}
 		if (atomic_load(&p->paused)) {
@@ -408,6 +522,7 @@ static void *output_main(void *arg)
 			continue;
 		}
 		write_outputs(p, &p->slots[idx]);
+		preview_show(p, &p->slots[idx]);
 		if (atomic_load(&p->snap_pending) && !atomic_load(&p->paused))
 			take_snapshot(p, &p->slots[idx]);
 		record_latency(p, p->slots[idx].captured_ns);
@@ -419,6 +534,7 @@ static void *output_main(void *arg)
 			break;
 		}
 	}
+	preview_finish(p);
 	atomic_store(&p->output_done, true);
 	wake(p->wake_main);
 	return NULL;
@@ -438,7 +554,8 @@ static int alloc_slots(struct pipeline *p)
 	if (r < 0)
 		return r;
 	p->scratch = malloc(px * 4);
-	if (!p->scratch)
+	p->composed = malloc(px * 4);
+	if (!p->scratch || !p->composed)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		p->slots[i].rgba = malloc(px * 4);
@@ -579,6 +696,7 @@ void pipeline_destroy(struct pipeline *p)
 		free(p->slots[i].labels);
 	}
 	free(p->scratch);
+	free(p->composed);
 	pthread_mutex_destroy(&p->snap_lock);
 	pthread_cond_destroy(&p->snap_cond);
 	if (p->free_ring.cells) {

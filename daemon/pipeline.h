@@ -33,6 +33,8 @@ struct pipeline_config {
 	int threads;                        /* BLAS threads; 0: as they are */
 	float alpha;                        /* overlay opacity */
 	uint64_t max_frames;                /* stop after this many outputs; 0: never */
+	int preview;                        /* show the SDL2 preview window */
+	const char *screenshot;             /* write the window as PNG here at the end */
 };
 
 struct pipeline_stats {

@@ -48,6 +48,51 @@ void render_labels(uint8_t *rgba, int stride, const uint8_t *labels,
 /* Draws the "camera lost" frame: a camera crossed out on dark grey. */
 void render_camera_lost(uint8_t *rgba, int stride, int width, int height);
 
+/* ---- the preview window (SDL2 builds) ----
+ * All preview_* functions run on the thread that opened the preview. */
+
+struct preview;
+
+enum preview_mode { PREVIEW_OVERLAY, PREVIEW_LABELS, PREVIEW_OUTLINES };
+
+/* What the keys toggle: o overlay text, l legend, m display mode,
+ * f face box. */
+struct preview_view {
+	int mode, hud, legend, face_box;
+	float alpha;
+};
+
+/* Keys whose effect is outside the window: +/- opacity, ]/[ (or PgUp,
+ * PgDn) model resolution, s screenshot, q/Esc quit. */
+enum preview_action {
+	PREVIEW_NONE, PREVIEW_QUIT, PREVIEW_ALPHA_UP, PREVIEW_ALPHA_DOWN,
+	PREVIEW_RES_UP, PREVIEW_RES_DOWN, PREVIEW_SCREENSHOT,
+};
+
+/* The tuning overlay's figures. */
+struct preview_hud {
+	double fps_capture, fps_inference, latency_ms, encode_ms, decode_ms;
+	unsigned long long dropped;
+	int res;
+	float alpha;
+	int box_x, box_y, box_w, box_h; /* face crop; box_w 0: none */
+	char source[64], status[64];
+};
+
+/* Opens a width x height window (SDL_VIDEODRIVER=offscreen works too).
+ * -ENODEV with a message when there is no display. */
+int preview_open(int width, int height, struct preview **out, char *err, size_t errlen);
+/* Shows a frame (labels may be NULL) with the overlays. */
+int preview_present(struct preview *pv, const uint8_t *rgba, int stride,
+		    const uint8_t *labels, const struct preview_hud *hud);
+/* Handles pending window events; returns the first action. */
+enum preview_action preview_poll(struct preview *pv);
+struct preview_view *preview_view(struct preview *pv);
+/* Writes the window's content as a PNG. */
+int preview_screenshot(struct preview *pv, const char *path);
+/* Accepts NULL. */
+void preview_close(struct preview *pv);
+
 /* ---- outputs of composed frames ---- */
 
 struct output;
