@@ -5,11 +5,12 @@
 #                                writable under the 9p tag "vmout";
 #                   fvm.probe=1  print FVM-PROBE-OK and power off at once.
 # The job folder holds `modules` (lines "NAME OPTIONS...", loaded in order)
-# and `job.sh`, run as root in a chroot into the host's root file system
-# (9p tag "hostroot", read-only), where DIR is at its host path and /run,
-# /run/tmp and /dev/shm are empty tmpfs. Its output
-# goes to DIR/scenario.log, its exit status to DIR/exit-code and the console
-# line "FVM-EXIT <status>"; then the VM powers off.
+# and `job.sh`, which runs as root in a chroot into the host's root file
+# system (9p tag "hostroot", read-only). There DIR is at its host path and
+# /run (with /run/tmp) and /dev/shm are empty tmpfs. The job's output goes to
+# DIR/scenario.log, its exit status to DIR/exit-code and to the console line
+# "FVM-EXIT <status>" (125: the VM could not be set up); then the VM powers
+# off.
 
 /bin/busybox --install -s /bin
 export PATH=/bin

@@ -38,7 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
-QEMU = "qemu-system-x86_64"
+QEMU = os.environ.get("FACETD_VM_QEMU", "qemu-system-x86_64")
 PROBE_TIMEOUT = 10
 PASS_ENV = re.compile(r"^(FACETD_\w+|FVM_\w+|LC_ALL|LANG|TZ)$")
 
@@ -98,8 +98,9 @@ def check_needs(spec):
 
 
 def run_setup():
-    r = subprocess.run([os.path.join(HERE, "setup.sh")], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True)
+    env = dict(os.environ, FACETD_VM_CACHE=cache_dir())
+    r = subprocess.run(["/bin/sh", os.path.join(HERE, "setup.sh")], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if r.returncode == SKIP:
         lines = [ln for ln in r.stderr.splitlines() if ln.startswith("SKIP:")]
         raise Skip(lines[-1][5:].strip() if lines else "setup.sh skipped")
@@ -216,7 +217,9 @@ def choose_accel(vm, workdir):
 def prepare(spec, out, env):
     for cmd in spec["prepare"]:
         prog = cmd[0] if os.path.isabs(cmd[0]) else os.path.join(HERE, cmd[0])
-        r = subprocess.run([prog, *cmd[1:]], cwd=out, env=env,
+        interpreter = {".sh": ["/bin/sh"], ".py": [sys.executable]}.get(
+            os.path.splitext(prog)[1], [])
+        r = subprocess.run([*interpreter, prog, *cmd[1:]], cwd=out, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
         if r.returncode == SKIP:
@@ -243,9 +246,21 @@ def write_job(out, scenario, spec, env):
 
 
 def fresh_dir(path):
-    if os.path.isdir(path):
+    """Empties a job folder of an earlier run; refuses any other folder."""
+    marker = os.path.join(path, ".fvm-job")
+    if os.path.isdir(path) and os.listdir(path):
+        if not any(os.path.exists(os.path.join(path, f))
+                   for f in (".fvm-job", "job.sh")):
+            raise Failure(f"{path} is no job folder of run.py: not emptying it")
         shutil.rmtree(path)
-    os.makedirs(path)
+    os.makedirs(path, exist_ok=True)
+    open(marker, "w", encoding="utf-8").close()
+
+
+def log_console(console):
+    lines = console.strip().splitlines()[-30:]
+    log("console (last lines):\n" + "\n".join(lines) if lines
+        else "the console is empty")
 
 
 def uptime_marks(console):
@@ -296,8 +311,7 @@ def run(args):
         sys.stdout.write(log_text if log_text.endswith("\n") else log_text + "\n")
     code = read(os.path.join(out, "exit-code")).strip()
     if rc is None or not code.isdigit():
-        tail = "\n".join(console.strip().splitlines()[-30:])
-        log("console (last lines):\n" + tail)
+        log_console(console)
         status = (f"killed at its time limit of {timeout:.0f} s" if rc is None
                   else f"the VM ended without a result (QEMU status {rc})")
         report_timing(name, "TIMEOUT" if rc is None else "VM-FAILED", wall,
@@ -305,7 +319,7 @@ def run(args):
         raise Failure(f"{name}: {status}")
     status = int(code)
     if status == 125:
-        log("console (last lines):\n" + "\n".join(console.strip().splitlines()[-30:]))
+        log_console(console)
     word = {0: "passed", SKIP: "skipped"}.get(status, f"failed ({status})")
     report_timing(name, word, wall, uptime_marks(console))
     return status
@@ -314,12 +328,15 @@ def run(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("scenario")
-    ap.add_argument("--out", help="job folder (emptied first)")
+    ap.add_argument("--out", help="job folder (an earlier one is emptied)")
     ap.add_argument("--timeout", type=float, help="override the scenario's limit")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args()
-    # Turn SIGTERM (meson's time-out) into an exception so QEMU gets killed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    # SIGTERM (meson's time-out, ^C) unwinds through boot(), which kills QEMU.
+    def interrupted(sig, _frame):
+        raise Failure(f"interrupted by signal {sig}")
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     try:
         return run(args)
     except Skip as e:

@@ -70,7 +70,9 @@ check_tools() {
 	for t in apt-get dpkg-deb cpio gzip sha256sum; do
 		have "$t" || skip "$t not found (install: $(pkg_of "$t"))"
 	done
-	have depmod && have modprobe || skip "depmod/modprobe not found (install: kmod)"
+	if ! have depmod || ! have modprobe; then
+		skip "depmod/modprobe not found (install: kmod)"
+	fi
 	bb=$(busybox_path) || skip "static busybox not found (install: busybox-static)"
 }
 
@@ -172,11 +174,12 @@ extract_kernel() {
 		done <"$tmp/order"
 	done
 	touch "$kdir/modules.done"
+	rm -f "$kdir"/debs/linux-image-*.deb	# 70 MB, no longer needed
 }
 
 # The initramfs depends on init.sh and the module set: name it by their hash.
 build_initramfs() {
-	sum=$( (cat "$here/init.sh"; echo "$VM_MODULES"; ls -R "$kdir/modules") |
+	sum=$( (cat "$here/init.sh"; echo "$VM_MODULES"; cd "$kdir/modules" && ls -R) |
 		sha256sum | cut -c1-16)
 	initrd=$kdir/initramfs-$sum.cpio.gz
 	[ -f "$initrd" ] && return 0
@@ -205,6 +208,10 @@ EOF
 	mv "$kdir/vm.env.tmp" "$kdir/vm.env"
 	cp "$kdir/vm.env" "$cache/vm.env"
 	echo "$kver" >"$cache/current"
+	# Kernels that Debian's linux-image-amd64 no longer points to.
+	for old in "$cache"/*-amd64; do
+		[ "$old" = "$kdir" ] || [ ! -d "$old" ] || rm -rf "$old"
+	done
 }
 
 main() {
@@ -221,7 +228,8 @@ main() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/facetd-vm-setup.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
 	trap 'exit 1' INT TERM
-	if [ ! -f "$kdir/modules.done" ]; then
+	if [ ! -f "$kdir/modules.done" ] || [ ! -f "$kdir/vmlinuz" ]; then
+		rm -f "$kdir/modules.done"
 		fetch_debs
 		build_loopback
 		extract_kernel

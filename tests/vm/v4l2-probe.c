@@ -53,7 +53,7 @@ struct stats {
 	double start;
 };
 
-struct session {
+struct probe {
 	const struct options *o;
 	struct vdev dev;
 	struct stats st;
@@ -128,7 +128,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static int start_capture(struct session *s)
+static int start_capture(struct probe *s)
 {
 	const struct options *o = s->o;
 	double fps;
@@ -161,7 +161,7 @@ static int start_capture(struct session *s)
 
 /* Waits for and dequeues the next filled buffer. Polls first: libv4l2
  * prints every failed DQBUF, EAGAIN included. */
-static int next_frame(struct session *s, struct v4l2_buffer *buf)
+static int next_frame(struct probe *s, struct v4l2_buffer *buf)
 {
 	double deadline = vdev_now() + s->o->timeout_ms / 1000.0;
 	int left, r;
@@ -226,7 +226,7 @@ static size_t jpeg_length(const uint8_t *p, size_t n)
  * bytes after its end: v4l2loopback 0.12.7 resets bytesused to sizeimage
  * when a reader calls REQBUFS, so the first frame a reader gets is padded.
  * Those are counted and cut off, as capture code has to. */
-static int check_payload(struct session *s, const struct v4l2_buffer *b,
+static int check_payload(struct probe *s, const struct v4l2_buffer *b,
 			 const uint8_t *data, size_t *len)
 {
 	const struct v4l2_pix_format *pix = &s->dev.fmt.fmt.pix;
@@ -250,7 +250,7 @@ static int check_payload(struct session *s, const struct v4l2_buffer *b,
 	return 0;
 }
 
-static int check_order(struct session *s, const struct v4l2_buffer *b)
+static int check_order(struct probe *s, const struct v4l2_buffer *b)
 {
 	struct stats *st = &s->st;
 	uint64_t ts = (uint64_t)b->timestamp.tv_sec * 1000000u +
@@ -290,7 +290,7 @@ static int write_file(const char *path, const uint8_t *data, size_t len)
 	return r < 0 ? r : 0;
 }
 
-static int save_frame(struct session *s, const uint8_t *data, size_t len)
+static int save_frame(struct probe *s, const uint8_t *data, size_t len)
 {
 	char path[4096];
 	int r = 0;
@@ -308,7 +308,7 @@ static int save_frame(struct session *s, const uint8_t *data, size_t len)
 	return r;
 }
 
-static int take_frame(struct session *s, const struct v4l2_buffer *b)
+static int take_frame(struct probe *s, const struct v4l2_buffer *b)
 {
 	const uint8_t *data;
 	struct stats *st = &s->st;
@@ -338,13 +338,13 @@ static int take_frame(struct session *s, const struct v4l2_buffer *b)
 	if (len > st->max_bytes)
 		st->max_bytes = (uint32_t)len;
 	st->frames++;
-	if (st->frames == 1 && s->o->ready)
-		vdev_touch(s->o->ready);
+	if (st->frames == 1 && s->o->ready && vdev_touch(s->o->ready) < 0)
+		fprintf(stderr, "%s: cannot create %s\n", s->o->device, s->o->ready);
 	return 0;
 }
 
 /* Captures n frames, or fewer when the stream fails: returns that error. */
-static int capture(struct session *s, unsigned int n)
+static int capture(struct probe *s, unsigned int n)
 {
 	struct v4l2_buffer b;
 	int r;
@@ -365,7 +365,7 @@ static int capture(struct session *s, unsigned int n)
 	return 0;
 }
 
-static void print_stats(const struct session *s, const char *what)
+static void print_stats(const struct probe *s, const char *what)
 {
 	const struct v4l2_pix_format *pix = &s->dev.fmt.fmt.pix;
 	const struct stats *st = &s->st;
@@ -382,7 +382,7 @@ static void print_stats(const struct session *s, const char *what)
 		       "EOI), cut off\n", s->o->device, st->padded);
 }
 
-static int check_stats(const struct session *s, unsigned int want)
+static int check_stats(const struct probe *s, unsigned int want)
 {
 	if (s->st.frames < want) {
 		fprintf(stderr, "%s: %u frames of %u\n", s->o->device, s->st.frames,
@@ -397,7 +397,7 @@ static int check_stats(const struct session *s, unsigned int want)
 	return 0;
 }
 
-static int run_capture(struct session *s, unsigned int n, const char *what)
+static int run_capture(struct probe *s, unsigned int n, const char *what)
 {
 	int r = start_capture(s);
 
@@ -421,7 +421,7 @@ static bool is_gone_error(int r)
 	return r == -ENODEV || r == -EIO || r == -EPIPE || r == -ENXIO;
 }
 
-static int run_until_gone(struct session *s)
+static int run_until_gone(struct probe *s)
 {
 	int r = start_capture(s);
 
@@ -474,7 +474,7 @@ static int wait_reappear(const char *path, int timeout_ms)
 	}
 }
 
-static int open_outputs(struct session *s)
+static int open_outputs(struct probe *s)
 {
 	if (s->o->out_dir && mkdir(s->o->out_dir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "%s: %s\n", s->o->out_dir, strerror(errno));
@@ -490,7 +490,7 @@ static int open_outputs(struct session *s)
 	return 0;
 }
 
-static int close_outputs(struct session *s)
+static int close_outputs(struct probe *s)
 {
 	int r = 0;
 
@@ -505,7 +505,7 @@ static int close_outputs(struct session *s)
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct session s = { .o = &o, .dev = { .fd = -1 } };
+	struct probe s = { .o = &o, .dev = { .fd = -1 } };
 	int r;
 
 	if (parse_options(argc, argv, &o) < 0) {

@@ -226,17 +226,12 @@ static int setup_device(struct vdev *d, const struct options *o)
 	return r;
 }
 
-/* The buffer to fill for frame i: the first n_buffers are free, then each
- * comes back through DQBUF. */
-static int free_buffer(struct vdev *d, unsigned int i, unsigned int *index)
+/* Waits for and dequeues an output buffer. */
+static int dequeue_output(struct vdev *d, unsigned int *index)
 {
 	struct v4l2_buffer b;
 	int r;
 
-	if (i < d->n_buffers) {
-		*index = i;
-		return 0;
-	}
 	for (;;) {
 		r = vdev_wait(d, 5000);	/* first: libv4l2 prints failed DQBUFs */
 		if (stop)
@@ -255,6 +250,33 @@ static int free_buffer(struct vdev *d, unsigned int i, unsigned int *index)
 	}
 	fprintf(stderr, "%s: VIDIOC_DQBUF: %s\n", d->path, strerror(-r));
 	return r;
+}
+
+/* The buffer to fill for frame i (last: the one that frame i - 1 went to).
+ * The first n_buffers are free, then each comes back through DQBUF. But
+ * v4l2loopback 0.12.7 always hands back the buffer just queued, so a reader
+ * still copying that frame would see the next one written over it: then the
+ * buffers are taken in turn (it accepts QBUF of any of them), which gives a
+ * reader n_buffers - 1 frame periods to copy a frame. */
+static int free_buffer(struct vdev *d, unsigned int i, unsigned int last,
+		       unsigned int *index)
+{
+	static bool told;
+	int r;
+
+	if (i < d->n_buffers) {
+		*index = i;
+		return 0;
+	}
+	r = dequeue_output(d, index);
+	if (r < 0 || *index != last || d->n_buffers < 2)
+		return r;
+	if (!told)
+		printf("%s: VIDIOC_DQBUF gives back the buffer just queued: taking "
+		       "the %u buffers in turn\n", d->path, d->n_buffers);
+	told = true;
+	*index = i % d->n_buffers;
+	return 0;
 }
 
 static int put_frame(struct vdev *d, unsigned int index, const uint8_t *data,
@@ -288,15 +310,15 @@ static int write_frames(struct vdev *d, const struct options *o,
 			const struct frames *fr, unsigned int *written)
 {
 	double start = vdev_now(), period = 1.0 / o->fps;
-	unsigned int i, index;
+	unsigned int i, index = 0;
 	int r = vdev_stream(d, true);
 
 	for (i = 0; r == 0 && !stop && (o->count == 0 || i < o->count); i++) {
-		r = free_buffer(d, i, &index);
+		r = free_buffer(d, i, index, &index);
 		if (r == 0)
 			r = put_frame(d, index, fr->data[i % fr->n], fr->len[i % fr->n]);
-		if (r == 0 && i == 0 && o->ready)
-			vdev_touch(o->ready);
+		if (r == 0 && i == 0 && o->ready && vdev_touch(o->ready) < 0)
+			fprintf(stderr, "%s: cannot create %s\n", d->path, o->ready);
 		if (r == 0)
 			sleep_until(start + (i + 1) * period);
 	}

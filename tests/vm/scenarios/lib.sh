@@ -4,7 +4,10 @@
 
 set -eu
 
+# The build's test programs, for the scenarios.
+# shellcheck disable=SC2034
 PROBE=${FACETD_VM_BIN:-}/v4l2-probe
+# shellcheck disable=SC2034
 WRITER=${FACETD_VM_BIN:-}/v4l2-writer
 BG_PIDS=
 

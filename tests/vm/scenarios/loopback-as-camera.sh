@@ -4,7 +4,7 @@
 # another. Our capture program (v4l2-probe, on libv4l2) reads both, and the
 # frames must equal the clip's; ffmpeg decodes one MJPEG frame into face.png.
 #@ timeout 90
-#@ module v4l2loopback devices=2 video_nr=10,11 exclusive_caps=1,1 card_label="facetd MJPEG camera,facetd YUYV camera"
+#@ module v4l2loopback devices=2 video_nr=10,11 max_buffers=4 exclusive_caps=1,1 card_label="facetd MJPEG camera,facetd YUYV camera"
 #@ needs ffmpeg python3
 #@ needs-bin v4l2-writer v4l2-probe
 #@ prepare prepare-clip.sh mjpeg 640x480 30
@@ -14,8 +14,8 @@
 mjpeg=$FVM_OUT/clip-mjpeg-640x480
 yuyv=$FVM_OUT/clip-yuyv-640x480.raw
 
-background "$WRITER" -d /dev/video10 -f MJPG -s 640x480 -r 25 -i "$mjpeg" --ready /run/tmp/w10
-background "$WRITER" -d /dev/video11 -f YUYV -s 640x480 -r 25 -i "$yuyv" --ready /run/tmp/w11
+background "$WRITER" -d /dev/video10 -f MJPG -s 640x480 -r 15 -i "$mjpeg" --ready /run/tmp/w10
+background "$WRITER" -d /dev/video11 -f YUYV -s 640x480 -r 15 -i "$yuyv" --ready /run/tmp/w11
 wait_file /run/tmp/w10 20
 wait_file /run/tmp/w11 20
 

@@ -4,7 +4,7 @@
 # with exclusive_caps=1 and a card label; v4l2-ctl and ffmpeg read it back and
 # every frame they read must equal a frame written, in order.
 #@ timeout 90
-#@ module v4l2loopback video_nr=10 exclusive_caps=1 card_label="facetd test camera"
+#@ module v4l2loopback video_nr=10 max_buffers=4 exclusive_caps=1 card_label="facetd test camera"
 #@ needs v4l2-ctl ffmpeg python3
 #@ needs-bin v4l2-writer
 #@ prepare prepare-clip.sh yuyv 640x480 30
@@ -18,13 +18,14 @@ card=$(card_type "$dev")
 [ "$card" = "facetd test camera" ] || fail "$dev: card type '$card'"
 ! is_capture "$dev" || fail "$dev: a capture device before any writer (exclusive_caps=1)"
 
-background "$WRITER" -d "$dev" -f YUYV -s 640x480 -r 25 -i "$clip" --ready /run/tmp/writing
+background "$WRITER" -d "$dev" -f YUYV -s 640x480 -r 15 -i "$clip" --ready /run/tmp/writing
 wait_file /run/tmp/writing 20
 is_capture "$dev" || fail "$dev: no capture device while a writer streams"
 
 say "v4l2-ctl reads"
-v4l2-ctl -d "$dev" --silent --stream-mmap --stream-count=20 --stream-to="$FVM_OUT/v4l2-ctl.raw" ||
-	fail "v4l2-ctl --stream-mmap from $dev"
+v4l2-ctl -d "$dev" --stream-mmap --stream-count=20 --stream-to="$FVM_OUT/v4l2-ctl.raw" \
+	>"$FVM_OUT/v4l2-ctl.log" 2>&1 ||
+	{ cat "$FVM_OUT/v4l2-ctl.log"; fail "v4l2-ctl --stream-mmap from $dev"; }
 frames_match "$clip" "$FVM_OUT/v4l2-ctl.raw" --frame-size "$frame_size" --min 20 \
 	--label v4l2-ctl
 

@@ -11,7 +11,7 @@
 
 dev=$(video_node vivid-000-vid-cap)
 ready=/run/tmp/streaming
-"$PROBE" -d "$dev" -f YUYV -s 640x480 -r 25 -n 250 --ready "$ready" \
+"$PROBE" -d "$dev" -f YUYV -s 640x480 -r 15 -n 150 -b 8 --max-drops 2 --ready "$ready" \
 	--expect-gone --reopen 10 >"$FVM_OUT/probe.log" 2>&1 &
 pid=$!
 wait_file "$ready" 20
