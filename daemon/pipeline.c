@@ -38,7 +38,8 @@
 #define LAT_BUCKETS 2000     /* 0.5 ms each: up to 1 s */
 #define LAT_BUCKET_MS 0.5
 #define LOST_AFTER 5         /* frames without a face before going wide */
-#define CROP_MARGIN 1.25     /* crop this much wider than the portraits: neck and cloth */
+#define CROP_MARGIN 1.5      /* crop wider than the portraits: shoulders for the effects */
+#define CROP_DROP 0.08       /* and lower, by this share of the side: the body, not the sky */
 
 struct slot {
 	uint8_t *rgba;     /* width * height * 4 */
@@ -69,6 +70,13 @@ struct pipeline {
 	struct slot slots[NSLOTS];
 	uint8_t *scratch;             /* capture thread: frames with no slot */
 	uint8_t *composed;            /* output thread: the frame written out */
+	struct effect fx;             /* output thread */
+	struct effect_scratch fx_scratch; /* output thread */
+	struct output *label_outs[PIPELINE_MAX_OUTPUTS]; /* output thread */
+	pthread_mutex_t fx_lock;      /* guards fx_next */
+	struct effect fx_next;        /* a new effect handed to the output thread */
+	atomic_bool fx_pending;
+	enum output_pixfmt out_format;
 	struct preview *preview;      /* output thread */
 	struct ring free_ring, filled, done, back;
 	int wake_infer, wake_output, wake_main;
@@ -91,6 +99,14 @@ struct pipeline {
 	int snap_result;
 	atomic_uint_fast64_t latency[LAT_BUCKETS];
 	int64_t start_ns;
+	atomic_int debug_stall_ms;    /* pipeline_debug_stall() */
+	/* temporal smoothing and its measure; the inference thread's */
+	atomic_int set_smooth_pct;
+	struct crop last_crop;
+	int last_res;
+	uint8_t *prev_labels;         /* labels of the previous inferred frame */
+	int prev_valid;
+	atomic_uint_fast64_t flicker_changed, flicker_pixels;
 };
 
 static int64_t now_ns(void)
@@ -179,6 +195,8 @@ static void *capture_main(void *arg)
 
 /* ---- inference thread ---- */
 
+static void debug_stall(struct pipeline *p);
+
 /* Slots the output thread is done with go back to the capture thread. */
 static void recycle(struct pipeline *p)
 {
@@ -255,7 +273,7 @@ static int quantile(const uint32_t *hist, int n, uint64_t total, double q)
 
 /* Updates the tracker from the face pixels of the labels in crop c: the
  * crop frames the face as the training portraits do (face box 0.50 of the
- * side wide, 0.70 high, centred 5.5 % below the middle), with a margin. */
+ * side wide, 0.70 high, centred 5.5 % below the middle), with a margin and lower, for the shoulders. */
 static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 		       uint32_t *cols, uint32_t *rows)
 {
@@ -282,7 +300,7 @@ static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 	double x0 = quantile(cols, p->width, n, 0.01), x1 = quantile(cols, p->width, n, 0.99);
 	double y0 = quantile(rows, p->height, n, 0.01), y1 = quantile(rows, p->height, n, 0.99);
 	double side = CROP_MARGIN * fmax((x1 - x0 + 1) / 0.50, (y1 - y0 + 1) / 0.70);
-	double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2 - 0.055 * side;
+	double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2 + (CROP_DROP - 0.055) * side;
 	double a = t->have_face ? 0.35 : 1.0; /* exponential smoothing */
 	t->cx += a * (cx - t->cx);
 	t->cy += a * (cy - t->cy);
@@ -291,11 +309,40 @@ static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 	t->lost = 0;
 }
 
+/* Smoothing blends successive encodes of the same view: a crop that moved
+ * or changed size by more than 5 % of its side, or a new resolution, starts
+ * afresh (and is not counted in the flicker measure). */
+static int same_view(const struct pipeline *p, struct crop c, int res)
+{
+	const struct crop *l = &p->last_crop;
+	int tol = (c.w > c.h ? c.w : c.h) / 20;
+
+	return p->prev_valid && res == p->last_res && abs(c.x - l->x) <= tol &&
+	       abs(c.y - l->y) <= tol && abs(c.w - l->w) <= tol && abs(c.h - l->h) <= tol;
+}
+
+/* Label flicker: the share of pixels whose label changed since the
+ * previous frame of the same view. */
+static void measure_flicker(struct pipeline *p, const uint8_t *labels, int same)
+{
+	size_t n = (size_t)p->width * p->height, changed = 0;
+
+	if (same) {
+		for (size_t i = 0; i < n; i++)
+			changed += labels[i] != p->prev_labels[i];
+		atomic_fetch_add(&p->flicker_changed, changed);
+		atomic_fetch_add(&p->flicker_pixels, n);
+	}
+	memcpy(p->prev_labels, labels, n);
+	p->prev_valid = 1;
+}
+
 static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32_t *rows)
 {
 	if (s->splash) {
 		memset(s->labels, 0, (size_t)p->width * p->height);
 		s->box[2] = 0;
+		p->prev_valid = 0;
 		return 0;
 	}
 	struct crop c = choose_crop(p);
@@ -303,8 +350,13 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 	int res = atomic_load(&p->set_res);
 	const uint8_t *src = s->rgba + ((size_t)c.y * p->width + c.x) * 4;
 	double enc, dec;
-	int r;
+	int r, same = same_view(p, c, res);
 
+	model_run_set_smoothing(p->run, atomic_load(&p->set_smooth_pct) / 100.0f);
+	if (!same)
+		model_run_reset_smoothing(p->run);
+	p->last_crop = c;
+	p->last_res = res;
 	r = model_encode_rgba(p->run, src, p->width * 4, c.w, c.h, res);
 	if (r < 0)
 		return r;
@@ -318,6 +370,7 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 	atomic_fetch_add(&p->encode_us, (uint64_t)(enc * 1000));
 	atomic_fetch_add(&p->decode_us, (uint64_t)(dec * 1000));
 	atomic_store(&p->face_tracked, p->track.have_face);
+	measure_flicker(p, s->labels, same);
 	track_face(p, s->labels, c, cols, rows);
 	s->box[0] = c.x, s->box[1] = c.y, s->box[2] = c.w, s->box[3] = c.h;
 	return 0;
@@ -331,6 +384,7 @@ static void *infer_main(void *arg)
 	uint32_t idx;
 
 	while (cols && rows && !atomic_load(&p->stop)) {
+		debug_stall(p);
 		recycle(p);
 		apply_threads(p);
 		if (!take_newest(p, &idx)) {
@@ -375,21 +429,46 @@ static void record_latency(struct pipeline *p, int64_t captured_ns)
 	atomic_fetch_add(&p->latency[b], 1);
 }
 
-/* The composed frame of the outputs: the parts over the image. */
+/* Takes a new effect handed over by pipeline_set_effect(). */
+static void take_effect(struct pipeline *p)
+{
+	struct effect old;
+
+	if (!atomic_load(&p->fx_pending))
+		return;
+	pthread_mutex_lock(&p->fx_lock);
+	old = p->fx;
+	p->fx = p->fx_next;
+	atomic_store(&p->fx_pending, false);
+	pthread_mutex_unlock(&p->fx_lock);
+	effect_finish(&old);
+}
+
+/* The composed frame of the outputs: the effect applied to the image. */
 static const uint8_t *compose(struct pipeline *p, const struct slot *s)
 {
 	size_t n = (size_t)p->width * p->height * 4;
 
 	memcpy(p->composed, s->rgba, n);
-	render_overlay(p->composed, p->width * 4, s->labels, p->width, p->width, p->height,
-		       atomic_load(&p->set_alpha_pct) / 100.0f);
+	if (s->splash)
+		return p->composed;
+	take_effect(p);
+	p->fx.alpha = atomic_load(&p->set_alpha_pct) / 100.0f;
+	if (effect_apply(&p->fx, p->composed, p->width * 4, s->labels, p->width, p->height,
+			 &p->fx_scratch) < 0)
+		memcpy(p->composed, s->rgba, n); /* out of memory: the image as it is */
 	return p->composed;
 }
 
 static void write_outputs(struct pipeline *p, const struct slot *s)
 {
-	const uint8_t *frame = p->cfg.n_outputs ? compose(p, s) : NULL;
+	const uint8_t *frame = compose(p, s);
 
+	for (int i = 0; i < p->cfg.n_label_outputs; i++) {
+		if (output_write_labels(p->label_outs[i], s->labels, p->width) < 0 &&
+		    atomic_fetch_add(&p->output_errors, 1) == 0)
+			log_err("%s: write failed", p->cfg.label_outputs[i]);
+	}
 	for (int i = 0; i < p->cfg.n_outputs; i++) {
 		if (output_write(p->outs[i], frame, p->width * 4) < 0) {
 			if (atomic_fetch_add(&p->output_errors, 1) == 0)
@@ -437,8 +516,8 @@ static void fill_hud(struct pipeline *p, const struct slot *s, struct preview_hu
 		.box_x = s->box[0], .box_y = s->box[1], .box_w = s->box[2], .box_h = s->box[3],
 	};
 	snprintf(h->source, sizeof(h->source), "%.40s %dx%d", st.source, st.width, st.height);
-	snprintf(h->status, sizeof(h->status), "%s%s", st.camera_lost ? "camera lost  " : "",
-		 st.face_tracked ? "face tracked" : "whole image");
+	snprintf(h->status, sizeof(h->status), "%s%s  effect %s", st.camera_lost ? "camera lost  " : "",
+		 st.face_tracked ? "face tracked" : "whole image", effect_name(&p->fx));
 }
 
 static void preview_show(struct pipeline *p, const struct slot *s)
@@ -448,7 +527,8 @@ static void preview_show(struct pipeline *p, const struct slot *s)
 	if (!p->preview)
 		return;
 	fill_hud(p, s, &hud);
-	preview_present(p->preview, s->rgba, p->width * 4, s->splash ? NULL : s->labels, &hud);
+	preview_present(p->preview, s->rgba, p->composed, p->width * 4,
+			s->splash ? NULL : s->labels, &hud);
 }
 
 static void screenshot(struct pipeline *p, const char *path)
@@ -459,6 +539,19 @@ static void screenshot(struct pipeline *p, const char *path)
 		log_warn("%s: cannot write the screenshot: %s", path, strerror(-r));
 	else
 		log_info("screenshot: %s", path);
+}
+
+/* The preview's e key: none, parts, blur, recolor, privacy, and replace
+ * when an image was given. */
+static void next_effect(struct pipeline *p)
+{
+	enum effect_kind k = p->fx.kind;
+
+	do
+		k = k == EFFECT_PRIVACY ? EFFECT_NONE : k + 1;
+	while (k == EFFECT_REPLACE && !p->fx.background.rgba);
+	p->fx.kind = k;
+	log_info("effect: %s", effect_name(&p->fx));
 }
 
 static void preview_events(struct pipeline *p)
@@ -477,6 +570,7 @@ static void preview_events(struct pipeline *p)
 	case PREVIEW_ALPHA_DOWN: pipeline_set_alpha(p, (pct > 10 ? pct - 10 : 0) / 100.0f); break;
 	case PREVIEW_RES_UP: pipeline_set_res(p, res_steps[i < 5 ? i + 1 : 5]); break;
 	case PREVIEW_RES_DOWN: pipeline_set_res(p, res_steps[i > 0 ? i - 1 : 0]); break;
+	case PREVIEW_EFFECT_NEXT: next_effect(p); break;
 	case PREVIEW_SCREENSHOT:
 		snprintf(path, sizeof(path), "facetd-%lld.png", (long long)(now_ns() / 1000000));
 		screenshot(p, path);
@@ -555,7 +649,8 @@ static int alloc_slots(struct pipeline *p)
 		return r;
 	p->scratch = malloc(px * 4);
 	p->composed = malloc(px * 4);
-	if (!p->scratch || !p->composed)
+	p->prev_labels = malloc(px);
+	if (!p->scratch || !p->composed || !p->prev_labels)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		p->slots[i].rgba = malloc(px * 4);
@@ -572,8 +667,14 @@ static int open_outputs(struct pipeline *p, char *err, size_t errlen)
 	const struct capture_info *in = capture_get_info(p->cap);
 
 	for (int i = 0; i < p->cfg.n_outputs; i++) {
-		int r = output_open(p->cfg.outputs[i], p->width, p->height, in->fps_num,
-				    in->fps_den, &p->outs[i], err, errlen);
+		int r = output_open_format(p->cfg.outputs[i], p->out_format, p->width,
+					   p->height, in->fps_num, in->fps_den, &p->outs[i], err, errlen);
+		if (r < 0)
+			return r;
+	}
+	for (int i = 0; i < p->cfg.n_label_outputs; i++) {
+		int r = output_open_labels(p->cfg.label_outputs[i], p->width, p->height,
+					   in->fps_num, in->fps_den, &p->label_outs[i], err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -598,6 +699,40 @@ static int start_threads(struct pipeline *p)
 	return 0;
 }
 
+/* An effect from its spec and tints (NULL: defaults). */
+static int build_effect(const char *spec, const char *hair, const char *lips, struct effect *e,
+			char *err, size_t errlen)
+{
+	int r = effect_parse(spec ? spec : "parts", e, err, errlen);
+
+	if (r == 0 && hair)
+		r = effect_parse_tint(hair, e->tint_hair, err, errlen);
+	if (r == 0 && lips)
+		r = effect_parse_tint(lips, e->tint_lips, err, errlen);
+	if (r < 0)
+		effect_finish(e);
+	return r;
+}
+
+static int parse_format(const char *name, enum output_pixfmt *fmt, char *err, size_t errlen)
+{
+	if (!name || output_parse_pixfmt(name, fmt) == 0)
+		return 0;
+	snprintf(err, errlen, "output-format: '%s' is not yuyv or i420", name);
+	return -EINVAL;
+}
+
+int pipeline_check_effect(const char *spec, const char *tint_hair, const char *tint_lips,
+			  char *err, size_t errlen)
+{
+	struct effect e;
+	int r = build_effect(spec, tint_hair, tint_lips, &e, err, errlen);
+
+	if (r == 0)
+		effect_finish(&e);
+	return r;
+}
+
 int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 		   struct pipeline **out, char *err, size_t errlen)
 {
@@ -611,10 +746,12 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 	p->model = m;
 	p->wake_infer = p->wake_output = p->wake_main = -1;
 	pthread_mutex_init(&p->snap_lock, NULL);
+	pthread_mutex_init(&p->fx_lock, NULL);
 	pthread_cond_init(&p->snap_cond, NULL);
 	atomic_init(&p->set_res, cfg->res);
 	atomic_init(&p->set_refine, cfg->refine);
 	atomic_init(&p->set_threads, cfg->threads);
+	atomic_init(&p->set_smooth_pct, cfg->smoothing);
 	atomic_init(&p->set_alpha_pct, (int)lroundf(cfg->alpha * 100));
 	p->wake_infer = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_output = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -641,7 +778,10 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 		snprintf(err, errlen, "out of memory for %dx%d frames", p->width, p->height);
 		goto fail;
 	}
-	r = open_outputs(p, err, errlen);
+	r = build_effect(cfg->effect, cfg->tint_hair, cfg->tint_lips, &p->fx, err, errlen);
+	r = r ? r : parse_format(cfg->output_format, &p->out_format, err, errlen);
+	r = r ? r : effect_scratch_init(&p->fx_scratch, p->width, p->height);
+	r = r ? r : open_outputs(p, err, errlen);
 	if (r < 0)
 		goto fail;
 	p->start_ns = now_ns();
@@ -687,8 +827,15 @@ void pipeline_destroy(struct pipeline *p)
 			pthread_join(p->th_infer, NULL);
 		pthread_join(p->th_output, NULL);
 	}
-	for (int i = 0; i < PIPELINE_MAX_OUTPUTS; i++)
+	for (int i = 0; i < PIPELINE_MAX_OUTPUTS; i++) {
 		output_close(p->outs[i]);
+		output_close(p->label_outs[i]);
+	}
+	effect_finish(&p->fx);
+	if (atomic_load(&p->fx_pending))
+		effect_finish(&p->fx_next);
+	effect_scratch_finish(&p->fx_scratch);
+	pthread_mutex_destroy(&p->fx_lock);
 	capture_close(p->cap);
 	model_run_destroy(p->run);
 	for (int i = 0; i < NSLOTS; i++) {
@@ -697,6 +844,7 @@ void pipeline_destroy(struct pipeline *p)
 	}
 	free(p->scratch);
 	free(p->composed);
+	free(p->prev_labels);
 	pthread_mutex_destroy(&p->snap_lock);
 	pthread_cond_destroy(&p->snap_cond);
 	if (p->free_ring.cells) {
@@ -722,6 +870,31 @@ int pipeline_set_res(struct pipeline *p, int res)
 	if (res < in->res_min || res > in->res_max)
 		return -EINVAL;
 	atomic_store(&p->set_res, res);
+	return 0;
+}
+
+int pipeline_set_effect(struct pipeline *p, const char *spec, const char *tint_hair,
+			const char *tint_lips, char *err, size_t errlen)
+{
+	struct effect e;
+	int r = build_effect(spec, tint_hair, tint_lips, &e, err, errlen);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&p->fx_lock);
+	if (atomic_load(&p->fx_pending))
+		effect_finish(&p->fx_next);
+	p->fx_next = e;
+	atomic_store(&p->fx_pending, true);
+	pthread_mutex_unlock(&p->fx_lock);
+	return 0;
+}
+
+int pipeline_set_smoothing(struct pipeline *p, int pct)
+{
+	if (pct < 0 || pct > 95)
+		return -EINVAL;
+	atomic_store(&p->set_smooth_pct, pct);
 	return 0;
 }
 
@@ -837,6 +1010,9 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 	st->face_tracked = atomic_load(&p->face_tracked);
 	st->paused = atomic_load(&p->paused);
 	st->camera_lost = atomic_load(&p->camera_lost);
+	st->smoothing = atomic_load(&p->set_smooth_pct);
+	uint64_t fp = atomic_load(&p->flicker_pixels);
+	st->flicker_pct = fp ? 100.0 * atomic_load(&p->flicker_changed) / fp : 0;
 	st->refine = atomic_load(&p->set_refine);
 	st->threads = atomic_load(&p->set_threads);
 	st->alpha = atomic_load(&p->set_alpha_pct) / 100.0f;
@@ -853,7 +1029,7 @@ int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len)
 			"\"output_errors\": %llu, \"fps_capture\": %.2f, \"fps_inference\": %.2f, "
 			"\"fps_output\": %.2f, \"latency_ms_p50\": %.1f, \"latency_ms_p99\": %.1f, "
 			"\"encode_ms\": %.2f, \"decode_ms\": %.2f, \"face_tracked\": %s, "
-			"\"camera\": \"%s\"}",
+			"\"camera\": \"%s\", \"smoothing\": %d, \"flicker_pct\": %.3f}",
 			st->source, st->width, st->height, st->res,
 			(unsigned long long)st->captured, (unsigned long long)st->inferred,
 			(unsigned long long)st->written, (unsigned long long)st->dropped_stale,
@@ -861,5 +1037,22 @@ int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len)
 			(unsigned long long)st->output_errors, st->fps_capture, st->fps_inference,
 			st->fps_output, st->latency_ms_p50, st->latency_ms_p99, st->encode_ms,
 			st->decode_ms, st->face_tracked ? "true" : "false",
-			st->camera_lost ? "lost" : (st->finished ? "ended" : "streaming"));
+			st->camera_lost ? "lost" : (st->finished ? "ended" : "streaming"),
+			st->smoothing, st->flicker_pct);
+}
+
+/* ---- test hook ---- */
+
+void pipeline_debug_stall(struct pipeline *p, int ms)
+{
+	atomic_store(&p->debug_stall_ms, ms);
+}
+
+/* Inference thread: sleeps as asked, in 10 ms steps so that stop ends it. */
+static void debug_stall(struct pipeline *p)
+{
+	int ms = atomic_exchange(&p->debug_stall_ms, 0);
+
+	for (; ms > 0 && !atomic_load(&p->stop); ms -= 10)
+		usleep(10 * 1000);
 }

@@ -31,8 +31,14 @@ struct pipeline_config {
 	int res;                            /* encoder input side */
 	int refine;                         /* decoder refinement step */
 	int threads;                        /* BLAS threads; 0: as they are */
+	int smoothing;                      /* temporal smoothing, percent kept, 0..95 */
 	float alpha;                        /* overlay opacity */
 	uint64_t max_frames;                /* stop after this many outputs; 0: never */
+	const char *label_outputs[PIPELINE_MAX_OUTPUTS]; /* label-map streams */
+	int n_label_outputs;
+	const char *output_format;          /* v4l2 outputs: "yuyv" or "i420"; NULL: yuyv */
+	const char *effect;                 /* effect spec; NULL: "parts" */
+	const char *tint_hair, *tint_lips;  /* RRGGBB; NULL: the defaults */
 	int preview;                        /* show the SDL2 preview window */
 	const char *screenshot;             /* write the window as PNG here at the end */
 };
@@ -50,6 +56,8 @@ struct pipeline_stats {
 	int face_tracked;          /* the last frame ran on a face crop */
 	int paused, refine, threads;
 	int camera_lost;           /* the camera vanished; reopening */
+	int smoothing;             /* percent */
+	double flicker_pct;        /* pixels whose label changed frame to frame */
 	float alpha;
 	int finished;              /* the source ended or max_frames was reached */
 };
@@ -78,6 +86,15 @@ int pipeline_set_threads(struct pipeline *p, int threads);
 int pipeline_set_alpha(struct pipeline *p, float alpha);
 /* Paused: frames are still captured (and counted as dropped) but neither
  * inferred nor written. */
+int pipeline_set_smoothing(struct pipeline *p, int pct);
+/* Parses an effect spec (render.h effect_parse) with its tints (RRGGBB, or
+ * NULL for the defaults) and hands it to the output thread, which applies
+ * it from its next frame. Negative errno, message in err. */
+int pipeline_set_effect(struct pipeline *p, const char *spec, const char *tint_hair,
+			const char *tint_lips, char *err, size_t errlen);
+/* Checks an effect spec and tints as pipeline_set_effect() would take them. */
+int pipeline_check_effect(const char *spec, const char *tint_hair, const char *tint_lips,
+			  char *err, size_t errlen);
 void pipeline_set_paused(struct pipeline *p, int paused);
 int pipeline_get_res(struct pipeline *p);
 
@@ -91,5 +108,10 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
 
 /* Formats stats as one JSON object (no newline). Returns snprintf's count. */
 int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len);
+
+/* Test hook, any thread: the inference thread sleeps ms milliseconds before
+ * its next frame, as a stuck thread would (a stop request ends the sleep).
+ * For the watchdog tests; facetd itself never calls it. */
+void pipeline_debug_stall(struct pipeline *p, int ms);
 
 #endif

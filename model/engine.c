@@ -43,6 +43,9 @@ struct model_run {
 	uint8_t *coarse;    /* refinement grid labels, coarse_cap bytes */
 	size_t coarse_cap;
 	double encode_ms, decode_ms;
+	float keep;         /* temporal smoothing: weight of the previous grid */
+	float *p_prev;      /* (zh*zw, mh) grid of the previous encode */
+	int prev_valid, prev_zh, prev_zw;
 };
 
 static double now_ms(void)
@@ -241,6 +244,36 @@ static void first_layer_on_grid(struct model_run *run, const float *r)
 		    l0->w, l0->in, 1.0f, run->p, mh);
 }
 
+/* Exponential average of the grid P over successive encodes: P is linear in
+ * the encoder output, so this smooths the decoder's first layer in time. */
+static void smooth_grid(struct model_run *run)
+{
+	size_t n = (size_t)run->zh * run->zw * run->m->info.mlp_hidden;
+	float keep = run->keep;
+
+	if (keep > 0 && run->prev_valid && run->prev_zh == run->zh && run->prev_zw == run->zw)
+		for (size_t i = 0; i < n; i++)
+			run->p[i] = keep * run->p_prev[i] + (1 - keep) * run->p[i];
+	if (keep > 0) {
+		memcpy(run->p_prev, run->p, n * sizeof(float));
+		run->prev_valid = 1;
+		run->prev_zh = run->zh;
+		run->prev_zw = run->zw;
+	}
+}
+
+void model_run_set_smoothing(struct model_run *run, float keep)
+{
+	run->keep = keep < 0 ? 0 : (keep > 0.95f ? 0.95f : keep);
+	if (run->keep == 0)
+		run->prev_valid = 0;
+}
+
+void model_run_reset_smoothing(struct model_run *run)
+{
+	run->prev_valid = 0;
+}
+
 int model_encode(struct model_run *run, const float *chw, int res)
 {
 	const struct model *m = run->m;
@@ -277,6 +310,7 @@ int model_encode(struct model_run *run, const float *chw, int res)
 	engine_conv(run, &m->red2, t, s[2], run->act[2], 0, 0);
 	run->zh = run->zw = s[2];
 	first_layer_on_grid(run, run->act[2]);
+	smooth_grid(run);
 	run->res = res;
 	run->encode_ms = now_ms() - t0;
 	run->decode_ms = 0;
@@ -636,6 +670,7 @@ struct model_run *model_run_create(const struct model *m, int max_res)
 		run->act[i] = alloc_floats(run->act_floats);
 	run->col = alloc_floats(COL_FLOATS > 27u * s[0] ? COL_FLOATS : 27u * s[0]);
 	run->p = alloc_floats(z * mh);
+	run->p_prev = alloc_floats(z * mh);
 	run->g = alloc_floats((size_t)in->chans[2]);
 	run->wq = alloc_floats(2 * (size_t)mh);
 	run->h[0] = alloc_floats((size_t)TILE * mh);
@@ -645,7 +680,7 @@ struct model_run *model_run_create(const struct model *m, int max_res)
 	run->idx = malloc(sizeof(int32_t) * TILE);
 	run->rgba = malloc((size_t)max_res * max_res * 4);
 	run->input = alloc_floats(3 * (size_t)max_res * max_res);
-	if (!run->act[0] || !run->act[1] || !run->act[2] || !run->col || !run->p ||
+	if (!run->act[0] || !run->act[1] || !run->act[2] || !run->col || !run->p || !run->p_prev ||
 	    !run->g || !run->wq || !run->h[0] || !run->h[1] || !run->logits ||
 	    !run->xy || !run->idx || !run->rgba || !run->input) {
 		model_run_destroy(run);
@@ -667,6 +702,7 @@ void model_run_destroy(struct model_run *run)
 		free(run->act[i]);
 	free(run->col);
 	free(run->p);
+	free(run->p_prev);
 	free(run->g);
 	free(run->wq);
 	free(run->h[0]);

@@ -95,6 +95,13 @@ struct model_refine {
 int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 			int stride, struct model_refine *refine);
 
+/* Temporal smoothing for video: each encode blends the decoder's first
+ * layer on the coarse grid with the previous encode's, keeping `keep`
+ * (0 = off, at most 0.95) of the old. Reset it when the input jumps (a new
+ * crop, a new scene). */
+void model_run_set_smoothing(struct model_run *run, float keep);
+void model_run_reset_smoothing(struct model_run *run);
+
 /* Makes model_decode_labels at w x h with this refinement step allocation
  * free (it otherwise grows its coarse grid the first time it meets a larger
  * output). -ENOMEM on failure. */

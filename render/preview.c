@@ -99,7 +99,7 @@ int preview_open(int width, int height, struct preview **out, char *err, size_t 
 	}
 	pv->width = width;
 	pv->height = height;
-	pv->view = (struct preview_view){ .mode = PREVIEW_OVERLAY, .hud = 1, .legend = 1,
+	pv->view = (struct preview_view){ .mode = PREVIEW_OUTPUT, .hud = 1, .legend = 1,
 					  .face_box = 0 };
 	pv->win = SDL_CreateWindow("facetd", SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED,
 				   width, height, SDL_WINDOW_RESIZABLE);
@@ -161,22 +161,22 @@ static void draw_outlines(uint8_t *rgba, const uint8_t *labels, int w, int h)
 	}
 }
 
-static void compose(struct preview *pv, const uint8_t *rgba, int stride, const uint8_t *labels)
+/* OUTPUT shows the effect's frame as the outputs get it; LABELS the label
+ * map alone; OUTLINES part borders over the camera image. */
+static void compose(struct preview *pv, const uint8_t *camera, const uint8_t *output,
+		    int stride, const uint8_t *labels)
 {
 	int w = pv->width, h = pv->height;
+	const uint8_t *src = pv->view.mode == PREVIEW_OUTPUT || !labels ? output : camera;
 
 	if (pv->view.mode == PREVIEW_LABELS && labels) {
 		render_labels(pv->composed, w * 4, labels, w, w, h);
 		return;
 	}
 	for (int y = 0; y < h; y++)
-		memcpy(pv->composed + (size_t)y * w * 4, rgba + (size_t)y * stride, (size_t)w * 4);
-	if (!labels)
-		return;
-	if (pv->view.mode == PREVIEW_OUTLINES)
+		memcpy(pv->composed + (size_t)y * w * 4, src + (size_t)y * stride, (size_t)w * 4);
+	if (labels && pv->view.mode == PREVIEW_OUTLINES)
 		draw_outlines(pv->composed, labels, w, h);
-	else
-		render_overlay(pv->composed, w * 4, labels, w, w, h, pv->view.alpha);
 }
 
 static void draw_hud(struct preview *pv, const struct preview_hud *hud)
@@ -231,12 +231,11 @@ static void draw_scene(struct preview *pv)
 		draw_hud(pv, hud);
 }
 
-int preview_present(struct preview *pv, const uint8_t *rgba, int stride, const uint8_t *labels,
-		    const struct preview_hud *hud)
+int preview_present(struct preview *pv, const uint8_t *camera, const uint8_t *output,
+		    int stride, const uint8_t *labels, const struct preview_hud *hud)
 {
 	pv->last_hud = *hud;
-	pv->view.alpha = hud->alpha;
-	compose(pv, rgba, stride, labels);
+	compose(pv, camera, output, stride, labels);
 	if (SDL_UpdateTexture(pv->frame, NULL, pv->composed, pv->width * 4) != 0)
 		return -EIO;
 	draw_scene(pv);
@@ -257,6 +256,7 @@ static enum preview_action key_action(struct preview *pv, SDL_Keycode k)
 	case SDLK_PAGEUP: case SDLK_RIGHTBRACKET: return PREVIEW_RES_UP;
 	case SDLK_PAGEDOWN: case SDLK_LEFTBRACKET: return PREVIEW_RES_DOWN;
 	case SDLK_s: return PREVIEW_SCREENSHOT;
+	case SDLK_e: return PREVIEW_EFFECT_NEXT;
 	default: return PREVIEW_NONE;
 	}
 }
