@@ -26,6 +26,8 @@ struct capture {
 };
 
 int capture_synthetic_open(struct capture *c, char *err, size_t errlen);
+/* 0 when path is a streaming capture device that is not also an output. */
+int capture_v4l2_probe(const char *path);
 int capture_v4l2_open(struct capture *c, const char *path, char *err, size_t errlen);
 int capture_y4m_open(struct capture *c, const char *path, char *err, size_t errlen);
 

@@ -19,6 +19,21 @@ int64_t capture_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* "auto": the first /dev/videoN that can capture, else the test pattern. */
+static const char *auto_source(void)
+{
+#if HAVE_V4L2
+	static char path[32];
+
+	for (int i = 0; i < 64; i++) {
+		snprintf(path, sizeof(path), "/dev/video%d", i);
+		if (access(path, F_OK) == 0 && capture_v4l2_probe(path) == 0)
+			return path;
+	}
+#endif
+	return "synthetic";
+}
+
 static int open_v4l2(struct capture *c, const char *path, char *err, size_t errlen)
 {
 #if HAVE_V4L2
@@ -47,6 +62,8 @@ int capture_open(const char *spec, const struct capture_params *want,
 		free(c);
 		return r;
 	}
+	if (strcmp(spec, "auto") == 0)
+		spec = auto_source();
 	if (strcmp(spec, "synthetic") == 0) {
 		r = capture_synthetic_open(c, err, errlen);
 	} else if (strncmp(spec, "y4m:", 4) == 0) {

@@ -38,7 +38,8 @@ struct capture_frame {
 };
 
 /* Opens a source by its spec: "synthetic", "y4m:PATH" ("y4m:-" = stdin),
- * "v4l2:/dev/videoN" (or just "/dev/videoN").
+ * "v4l2:/dev/videoN" (or just "/dev/videoN"), or "auto": the first camera
+ * (a capture device that is not also an output), else "synthetic".
  * Returns a negative errno and a message naming the source and the problem
  * in err. */
 int capture_open(const char *spec, const struct capture_params *want,

@@ -378,6 +378,26 @@ static const struct capture_impl cam_impl = {
 	.destroy = cam_destroy,
 };
 
+int capture_v4l2_probe(const char *path)
+{
+	struct v4l2_capability cap;
+	uint32_t caps;
+	int fd = v4l2_open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = xioctl(fd, VIDIOC_QUERYCAP, &cap);
+	v4l2_close(fd);
+	if (r < 0)
+		return r;
+	caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
+	/* a loopback device (also an output) may be our own virtual camera */
+	if (!(caps & V4L2_CAP_VIDEO_CAPTURE) || !(caps & V4L2_CAP_STREAMING) ||
+	    (caps & V4L2_CAP_VIDEO_OUTPUT))
+		return -ENODEV;
+	return 0;
+}
+
 int capture_v4l2_open(struct capture *c, const char *path, char *err, size_t errlen)
 {
 	struct v4l2 *v = calloc(1, sizeof(*v));

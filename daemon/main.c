@@ -63,6 +63,18 @@ static void pipeline_config_from(const struct options *o, struct pipeline_config
 		c->outputs[i] = o->outputs[i];
 }
 
+/* Says what runs; "auto" without a camera is worth a warning. */
+static void announce(struct service *s, const struct options *o)
+{
+	struct pipeline_stats st;
+
+	pipeline_get_stats(service_pipeline(s), &st);
+	if (strcmp(o->source, "auto") == 0 && strcmp(st.source, "synthetic") == 0)
+		log_warn("no camera found: showing a test pattern (--source to choose)");
+	log_info("running: %s %dx%d -> %d output(s), model input %d", st.source, st.width,
+		 st.height, o->n_outputs, o->res);
+}
+
 static pthread_t main_thread;
 
 /* Control thread: requests wait; SIGUSR1 wakes the loop below. */
@@ -188,7 +200,7 @@ int main(int argc, char **argv)
 		config_destroy(sp.config);
 		return 1;
 	}
-	log_info("running: %s -> %d output(s), model input %d", o.source, o.n_outputs, o.res);
+	announce(s, &o);
 	sig = run_until_done(s, &sigs);
 	if (sig > 0)
 		log_info("%s: stopping", strsignal(sig));

@@ -37,7 +37,7 @@ struct opt_def {
 #define LIVE OPTIONS_LIVE
 
 static const struct opt_def opt_table[] = {
-	{ "source", 's', OPT_STRING, "SPEC", "frames from: v4l2:DEVICE (or /dev/videoN), y4m:PATH (y4m:- = stdin), synthetic (default)", 0, 0, OFF(source), RESTART },
+	{ "source", 's', OPT_STRING, "SPEC", "frames from: auto (the first camera, else synthetic; default), v4l2:DEVICE, y4m:PATH (- = stdin), synthetic", 0, 0, OFF(source), RESTART },
 	{ "output", 'o', OPT_OUTPUT, "SPEC", "write composed frames to v4l2:DEVICE (a virtual camera) or y4m:PATH (- = stdout); repeatable", 0, 0, 0, RESTART },
 	{ "output-labels", 'L', OPT_STRING, "SPEC", "write the label map (class ids, GREY) to v4l2:DEVICE or y4m:PATH", 0, 0, OFF(output_labels), RESTART },
 	{ "output-format", 'Y', OPT_STRING, "FMT", "v4l2 output pixel format: yuyv or i420 (default yuyv)", 0, 0, OFF(output_format), RESTART },
@@ -55,7 +55,7 @@ static const struct opt_def opt_table[] = {
 	{ "smoothing", 'T', OPT_INT, "PCT", "temporal smoothing of the parts, 0 (off)..95 (default 50)", 0, 95, OFF(smoothing), LIVE },
 	{ "alpha", 'a', OPT_INT, "PCT", "opacity of the coloured parts, 0..100 (default 55)", 0, 100, OFF(alpha), LIVE },
 	{ "stats-json", 'j', OPT_BOOL, NULL, "print the run's figures as one JSON line at exit", 0, 0, OFF(stats_json), LIVE },
-	{ "preview", 'p', OPT_BOOL, NULL, "show the preview window (keys: o m l f + - ] [ s q)", 0, 0, OFF(preview), RESTART },
+	{ "preview", 'p', OPT_BOOL, NULL, "show the preview window (keys: o m l f e + - ] [ s q)", 0, 0, OFF(preview), RESTART },
 	{ "screenshot", 'w', OPT_STRING, "PATH", "with --preview: save the window as PNG at exit", 0, 0, OFF(screenshot), START },
 	{ "log-level", 'l', OPT_LEVEL, "LEVEL", "error, warning, info or debug (default info)", 0, 0, OFF(log_level), LIVE },
 	{ "verbose", 'v', OPT_VERBOSE, NULL, "same as --log-level debug", 0, 0, OFF(log_level), LIVE },
@@ -71,7 +71,7 @@ _Static_assert(N_OPTS <= 64, "options.given has 64 bits");
 void options_defaults(struct options *o)
 {
 	*o = (struct options){
-		.source = "synthetic",
+		.source = "auto",
 		.res = 128,
 		.threads = 2,
 		.refine = 4,
