@@ -10,38 +10,10 @@
 #include "capture.h"
 #include "config.h"
 #include "harness.h"
+#include "pipeline-util.h"
 #include "model.h"
 #include "pipeline.h"
 #include "render.h"
-
-static struct model *load_default(void)
-{
-	char err[512];
-	struct model *m;
-
-	if (model_load(t_path("../model/weights/default.fpw"), &m, err, sizeof(err)) < 0)
-		t_fail(__FILE__, __LINE__, "%s", err);
-	model_set_threads(1);
-	return m;
-}
-
-static struct pipeline *start(const struct pipeline_config *cfg, const struct model *m)
-{
-	char err[512] = "";
-	struct pipeline *p;
-
-	if (pipeline_start(cfg, m, &p, err, sizeof(err)) < 0)
-		t_fail(__FILE__, __LINE__, "pipeline_start: %s", err);
-	return p;
-}
-
-static void run_to_end(struct pipeline *p, struct pipeline_stats *st)
-{
-	for (int i = 0; i < 1200 && !pipeline_wait(p, 100); i++)
-		;
-	pipeline_get_stats(p, st);
-	T_ASSERT(st->finished);
-}
 
 /* Frames in a y4m file: read back with the capture module. */
 static int count_frames(const char *path, int *w, int *h)
@@ -65,7 +37,7 @@ static int count_frames(const char *path, int *w, int *h)
 
 static void test_synthetic_to_y4m(void)
 {
-	struct model *m = load_default();
+	struct model *m = pu_load_default();
 	char out[512], spec[600];
 	struct pipeline_config cfg = {
 		.source = "synthetic", .capture = { .width = 320, .height = 240 },
@@ -77,8 +49,8 @@ static void test_synthetic_to_y4m(void)
 	snprintf(out, sizeof(out), "%s/synth.y4m", t_tmpdir());
 	snprintf(spec, sizeof(spec), "y4m:%s", out);
 	cfg.outputs[0] = spec;
-	struct pipeline *p = start(&cfg, m);
-	run_to_end(p, &st);
+	struct pipeline *p = pu_start(&cfg, m);
+	pu_run_to_end(p, &st);
 	pipeline_destroy(p);
 	T_EQ_INT(st.written, 12);
 	T_CMP_INT(st.inferred, >=, st.written);
@@ -110,12 +82,12 @@ static void test_real_clip(void)
 	T_EQ_INT(system(cmd), 0);
 	snprintf(spec, sizeof(spec), "y4m:%s", y4m);
 	snprintf(outspec, sizeof(outspec), "y4m:%s/clip-out.y4m", t_tmpdir());
-	struct model *m = load_default();
+	struct model *m = pu_load_default();
 	struct pipeline_config cfg = { .source = spec, .n_outputs = 1, .res = 128, .refine = 4,
 				       .alpha = 0.5f };
 	cfg.outputs[0] = outspec;
-	struct pipeline *p = start(&cfg, m);
-	run_to_end(p, &st);
+	struct pipeline *p = pu_start(&cfg, m);
+	pu_run_to_end(p, &st);
 	pipeline_destroy(p);
 	T_EQ_INT(st.captured + st.dropped_capture, 40);
 	T_EQ_INT(st.inferred + st.dropped_stale, st.captured);
@@ -134,11 +106,11 @@ static void *stop_later(void *arg)
 
 static void test_stop_request(void)
 {
-	struct model *m = load_default();
+	struct model *m = pu_load_default();
 	struct pipeline_config cfg = { .source = "synthetic",
 				       .capture = { .width = 160, .height = 120, .realtime = 1 },
 				       .res = 128, .refine = 4 };
-	struct pipeline *p = start(&cfg, m);
+	struct pipeline *p = pu_start(&cfg, m);
 	struct pipeline_stats st;
 	pthread_t th;
 
@@ -155,11 +127,11 @@ static void test_stop_request(void)
 /* Settings changed while running, and a snapshot of the output. */
 static void test_live_settings_and_snapshot(void)
 {
-	struct model *m = load_default();
+	struct model *m = pu_load_default();
 	struct pipeline_config cfg = { .source = "synthetic",
 				       .capture = { .width = 160, .height = 120, .realtime = 1 },
 				       .res = 128, .refine = 4, .alpha = 0.5f };
-	struct pipeline *p = start(&cfg, m);
+	struct pipeline *p = pu_start(&cfg, m);
 	struct pipeline_stats st;
 	char path[512], err[256];
 	struct image img;
@@ -191,7 +163,7 @@ static void test_live_settings_and_snapshot(void)
 
 static void test_bad_source_and_output(void)
 {
-	struct model *m = load_default();
+	struct model *m = pu_load_default();
 	struct pipeline_config cfg = { .source = "y4m:/nonexistent.y4m", .res = 128, .refine = 4 };
 	char err[512] = "";
 	struct pipeline *p = (struct pipeline *)1;

@@ -6,45 +6,17 @@
 
 #include "config.h"
 #include "harness.h"
+#include "pipeline-util.h"
 #include "model.h"
 #include "pipeline.h"
 #include "render.h"
-
-static struct model *load_default(void)
-{
-	char err[512];
-	struct model *m;
-
-	if (model_load(t_path("../model/weights/default.fpw"), &m, err, sizeof(err)) < 0)
-		t_fail(__FILE__, __LINE__, "%s", err);
-	model_set_threads(1);
-	return m;
-}
-
-static struct pipeline *start(const struct pipeline_config *cfg, const struct model *m)
-{
-	char err[512] = "";
-	struct pipeline *p;
-
-	if (pipeline_start(cfg, m, &p, err, sizeof(err)) < 0)
-		t_fail(__FILE__, __LINE__, "pipeline_start: %s", err);
-	return p;
-}
-
-static void run_to_end(struct pipeline *p, struct pipeline_stats *st)
-{
-	for (int i = 0; i < 1200 && !pipeline_wait(p, 100); i++)
-		;
-	pipeline_get_stats(p, st);
-	T_ASSERT(st->finished);
-}
 
 /* The preview under SDL's offscreen driver: the screenshot shows the frame
  * with the legend's swatches and the overlay text box. */
 static void test_preview_offscreen(void)
 {
 #if HAVE_SDL2
-	struct model *m = load_default();
+	struct model *m = pu_load_default();
 	char shot[512], err[256];
 	struct pipeline_config cfg = { .source = "synthetic", .capture = { .width = 320, .height = 240 },
 				       .res = 128, .refine = 4, .alpha = 0.5f, .max_frames = 5,
@@ -55,8 +27,8 @@ static void test_preview_offscreen(void)
 
 	setenv("SDL_VIDEODRIVER", "offscreen", 1);
 	snprintf(shot, sizeof(shot), "%s/preview.png", t_tmpdir());
-	struct pipeline *p = start(&cfg, m);
-	run_to_end(p, &st);
+	struct pipeline *p = pu_start(&cfg, m);
+	pu_run_to_end(p, &st);
 	pipeline_destroy(p);
 	T_EQ_INT(st.written, 5);
 	T_EQ_INT(image_load(shot, &img, err, sizeof(err)), 0);
