@@ -12,11 +12,17 @@ same path inside the VM: the scenario's log and result files land there.
 
 A scenario is a POSIX shell script. Lines "#@ WORD ARGS" in it tell:
     #@ timeout SEC        the VM is killed after SEC s (default 60)
+    #@ memory MIB         the VM's memory (default 1024; FACETD_VM_MEM wins)
     #@ module NAME OPTS   load a kernel module (in order) with options
     #@ needs PROG...      host programs the scenario runs (else: skip)
     #@ needs-bin PROG...  programs of the build, in $FACETD_VM_BIN (else: skip)
+    #@ needs-build PATH...  files of the build, in $FACETD_BUILD (else: skip)
+    #@ needs-config NAME...  features set in $FACETD_BUILD/config.h (else: skip)
     #@ prepare CMD ARGS   run on the host, in DIR, before the boot (77: skip);
                           CMD is looked up beside this file
+    #@ check CMD ARGS     run on the host, in DIR, after the scenario passed:
+                          checks of its result files that would take long
+                          under TCG (pixel counts in Python); non-zero fails
 Inside, the scenario sees FVM_OUT (= DIR), FVM_TOOLS (this folder) and the
 FACETD_* variables of the caller.
 
@@ -40,6 +46,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
 QEMU = os.environ.get("FACETD_VM_QEMU", "qemu-system-x86_64")
 PROBE_TIMEOUT = 10
+# QEMU 7.2 emulates AVX2 and FMA an order of magnitude slower than SSE4.2
+# (the model's sgemm: 10x), and OpenBLAS, libyuv and glibc pick their AVX2
+# code when the CPU has it: the guest CPU has no AVX.
+TCG_CPU = "max,avx=off,avx2=off,fma=off,f16c=off,avx512f=off"
 PASS_ENV = re.compile(r"^(FACETD_\w+|FVM_\w+|LC_ALL|LANG|TZ)$")
 
 
@@ -64,8 +74,8 @@ def cache_dir():
 
 
 def parse_scenario(path):
-    spec = {"timeout": 60.0, "modules": [], "needs": [], "needs_bin": [],
-            "prepare": []}
+    spec = {"timeout": 60.0, "memory": "1024", "modules": [], "needs": [], "needs_bin": [],
+            "needs_build": [], "needs_config": [], "prepare": [], "check": []}
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             m = re.match(r"#@\s+(\S+)\s*(.*?)\s*$", line)
@@ -74,14 +84,16 @@ def parse_scenario(path):
             word, rest = m.groups()
             if word == "timeout":
                 spec["timeout"] = float(rest)
+            elif word == "memory":
+                spec["memory"] = str(int(rest))
             elif word == "module":
                 spec["modules"].append(rest)
             elif word == "needs":
                 spec["needs"] += rest.split()
-            elif word == "needs-bin":
-                spec["needs_bin"] += rest.split()
-            elif word == "prepare":
-                spec["prepare"].append(shlex.split(rest))
+            elif word in ("needs-bin", "needs-build", "needs-config"):
+                spec[word.replace("-", "_")] += rest.split()
+            elif word in ("prepare", "check"):
+                spec[word].append(shlex.split(rest))
             else:
                 raise Failure(f"{path}:{n}: unknown directive '#@ {word}'")
     return spec
@@ -95,6 +107,15 @@ def check_needs(spec):
     for prog in spec["needs_bin"]:
         if not os.access(os.path.join(bindir, prog), os.X_OK):
             raise Skip(f"{prog} was not built (needs libv4l2: -Dv4l2=enabled)")
+    build = os.environ.get("FACETD_BUILD", "")
+    for path in spec["needs_build"]:
+        if not os.path.exists(os.path.join(build, path)):
+            raise Skip(f"{path} is not in the build folder (FACETD_BUILD={build!r})")
+    if spec["needs_config"]:
+        config = read(os.path.join(build, "config.h"))
+        for name in spec["needs_config"]:
+            if not re.search(rf"^#define {name} 1$", config, re.M):
+                raise Skip(f"the build has no {name} (see its config.h)")
 
 
 def run_setup():
@@ -131,15 +152,15 @@ def qemu_escape(path):
     return path.replace(",", ",,")
 
 
-def qemu_command(vm, accel, out, console, extra_append=""):
+def qemu_command(vm, accel, out, console, extra_append="", memory="1024"):
     if accel == "kvm":
         cpu = ["-accel", "kvm", "-cpu", "host"]
     else:
-        cpu = ["-accel", "tcg", "-cpu", "max"]
+        cpu = ["-accel", "tcg", "-cpu", os.environ.get("FACETD_VM_CPU", TCG_CPU)]
     append = ("console=ttyS0 panic=-1 loglevel=3 mitigations=off "
               "cryptomgr.notests " + extra_append)
     cmd = [QEMU, *cpu,
-           "-m", os.environ.get("FACETD_VM_MEM", "1024"),
+           "-m", os.environ.get("FACETD_VM_MEM", memory),
            "-smp", os.environ.get("FACETD_VM_SMP", "1"),
            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
            "-chardev", f"file,id=con,path={qemu_escape(console)}",
@@ -214,14 +235,18 @@ def choose_accel(vm, workdir):
     return accel
 
 
+def host_step(cmd, out, env):
+    prog = cmd[0] if os.path.isabs(cmd[0]) else os.path.join(HERE, cmd[0])
+    interpreter = {".sh": ["/bin/sh"], ".py": [sys.executable]}.get(
+        os.path.splitext(prog)[1], [])
+    return subprocess.run([*interpreter, prog, *cmd[1:]], cwd=out, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+
+
 def prepare(spec, out, env):
     for cmd in spec["prepare"]:
-        prog = cmd[0] if os.path.isabs(cmd[0]) else os.path.join(HERE, cmd[0])
-        interpreter = {".sh": ["/bin/sh"], ".py": [sys.executable]}.get(
-            os.path.splitext(prog)[1], [])
-        r = subprocess.run([*interpreter, prog, *cmd[1:]], cwd=out, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+        r = host_step(cmd, out, env)
         if r.returncode == SKIP:
             lines = r.stdout.strip().splitlines() or ["prepare step skipped"]
             raise Skip(lines[-1].removeprefix("SKIP:").strip())
@@ -230,12 +255,30 @@ def prepare(spec, out, env):
             raise Failure(f"prepare step {' '.join(cmd)} failed ({r.returncode})")
 
 
-def write_job(out, scenario, spec, env):
+def check(spec, out, env):
+    """The host-side checks; 0, or 1 after printing what failed."""
+    for cmd in spec["check"]:
+        r = host_step(cmd, out, env)
+        sys.stdout.write(r.stdout)
+        with open(os.path.join(out, "check.log"), "a", encoding="utf-8") as f:
+            f.write(r.stdout)
+        if r.returncode != 0:
+            print(f"FAIL: check {' '.join(cmd)} (status {r.returncode})", flush=True)
+            return 1
+    return 0
+
+
+def write_job(out, scenario, spec, env, accel):
     with open(os.path.join(out, "modules"), "w", encoding="utf-8") as f:
         for m in spec["modules"]:
             f.write(m + "\n")
     lines = ["export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "export HOME=/run/tmp TMPDIR=/run/tmp"]
+             "export HOME=/run/tmp TMPDIR=/run/tmp",
+             f"export FVM_ACCEL={accel}"]
+    if accel == "tcg":
+        # The guest CPU has no AVX (TCG_CPU); OpenBLAS would fall back to its
+        # generic SSE3 kernels (1.5x slower under TCG than its SSE4.2 ones).
+        lines.append("export OPENBLAS_CORETYPE=Nehalem")
     for k in sorted(env):
         if PASS_ENV.match(k):
             lines.append(f"export {k}={shlex.quote(env[k])}")
@@ -298,13 +341,13 @@ def run(args):
     env = dict(os.environ, FVM_OUT=out, FVM_TOOLS=HERE)
     env.update(kv.split("=", 1) for kv in args.env)
     prepare(spec, out, env)
-    write_job(out, scenario, spec, env)
     accel = choose_accel(vm, out)
+    write_job(out, scenario, spec, env, accel)
     log(f"{name}: kernel {vm['FVM_KVER']}, {accel}, limit {timeout:.0f} s, "
         f"results in {out}")
     console_path = os.path.join(out, "console.log")
     rc, wall = boot(qemu_command(vm, accel, out, console_path,
-                                 f"fvm.out={out}"), timeout)
+                                 f"fvm.out={out}", spec["memory"]), timeout)
     console = read(console_path)
     log_text = read(os.path.join(out, "scenario.log"))
     if log_text:
@@ -320,6 +363,8 @@ def run(args):
     status = int(code)
     if status == 125:
         log_console(console)
+    if status == 0:
+        status = check(spec, out, env)
     word = {0: "passed", SKIP: "skipped"}.get(status, f"failed ({status})")
     report_timing(name, word, wall, uptime_marks(console))
     return status

@@ -3,8 +3,10 @@
  * libv4l2, mmap streaming, paced at a frame rate, looping over its input.
  *
  * The input is either a raw file of frames back to back (uncompressed
- * formats: each frame is sizeimage bytes) or a folder with one file per
- * frame, taken in name order (any format; MJPEG frames vary in size).
+ * formats: each frame is bytesperline x height bytes, 1.5 times that for
+ * the 4:2:0 formats; drivers may round sizeimage up, v4l2loopback to whole
+ * pages) or a folder with one file per frame, taken in name order (any
+ * format; MJPEG frames vary in size).
  *
  * Exit status: 0 when the frames were written or a signal (SIGTERM, SIGINT)
  * stopped it, 1 on failure, 2 usage.
@@ -208,6 +210,22 @@ static int load_frames(struct frames *fr, const char *path, size_t frame_size)
 	return r;
 }
 
+/* The bytes of one frame in a raw input file. */
+static size_t raw_frame_size(const struct v4l2_pix_format *pix)
+{
+	size_t plane = (size_t)pix->bytesperline * pix->height;
+
+	switch (pix->pixelformat) {
+	case V4L2_PIX_FMT_NV12:
+	case V4L2_PIX_FMT_NV21:
+	case V4L2_PIX_FMT_YUV420:
+	case V4L2_PIX_FMT_YVU420:
+		return plane * 3 / 2;
+	default:
+		return plane ? plane : pix->sizeimage;
+	}
+}
+
 static int setup_device(struct vdev *d, const struct options *o)
 {
 	double fps;
@@ -353,7 +371,7 @@ int main(int argc, char **argv)
 	catch_signals();
 	r = setup_device(&d, &o);
 	if (r == 0)
-		r = load_frames(&fr, o.input, d.fmt.fmt.pix.sizeimage);
+		r = load_frames(&fr, o.input, raw_frame_size(&d.fmt.fmt.pix));
 	t0 = vdev_now();
 	if (r == 0)
 		r = write_frames(&d, &o, &fr, &written);

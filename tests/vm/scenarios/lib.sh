@@ -11,8 +11,9 @@ PROBE=${FACETD_VM_BIN:-}/v4l2-probe
 WRITER=${FACETD_VM_BIN:-}/v4l2-writer
 BG_PIDS=
 
+# say WORDS: a step, with the guest's uptime.
 say() {
-	echo "== $*"
+	echo "== $(cut -d' ' -f1 /proc/uptime) s: $*"
 }
 
 fail() {
@@ -78,4 +79,86 @@ is_capture() {
 # framecheck.py; a raw file or a folder each).
 frames_match() {
 	python3 "$FVM_TOOLS/framecheck.py" "$@"
+}
+
+# ---- facetd ----
+
+# facetd and facetctl of the build ($FACETD_BUILD, set by meson).
+# shellcheck disable=SC2034
+FACETD=${FACETD_BUILD:-}/daemon/facetd
+# shellcheck disable=SC2034
+FACETCTL=${FACETD_BUILD:-}/daemon/facetctl
+# Under TCG (no AVX) one inferred frame takes facetd 5-15 s: about 2.5 s for
+# the encoder at --res 96 and the rest for the decoder, which grows with the
+# frame's size and the parts' borders (tests/vm/TIMINGS.md). Scenarios ask
+# for few frames, with these settings. With a live source, facetd --frames N
+# exits only once the frame in inference when the Nth was written is done:
+# count N + 1 inferences.
+# shellcheck disable=SC2034
+FACETD_TCG="--res 96 --threads 1 --refine 8"
+
+# json_value FILE KEY: KEY's value in the last line of FILE that has it (a
+# --stats-json line or facetctl --json's reply); strings without quotes.
+json_value() {
+	sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" "$1" | tail -n 1
+}
+
+# expect_json FILE KEY=VALUE...: each KEY has VALUE in FILE.
+expect_json() {
+	file=$1
+	shift
+	for kv in "$@"; do
+		got=$(json_value "$file" "${kv%%=*}")
+		[ "$got" = "${kv#*=}" ] ||
+			fail "$file: ${kv%%=*} is '$got', not '${kv#*=}'"
+	done
+}
+
+# wait_log FILE PATTERN SECONDS: waits until FILE has a line matching PATTERN
+# (grep -E).
+wait_log() {
+	n=0
+	until grep -Eq "$2" "$1" 2>/dev/null; do
+		n=$((n + 1))
+		[ "$n" -le $(($3 * 10)) ] || { cat "$1"; fail "no '$2' in $1 within $3 s"; }
+		sleep 0.1
+	done
+}
+
+# run_facetd NAME ARGS...: runs facetd to its end with --stats-json: the
+# JSON line goes to $FVM_OUT/NAME.json, the log to $FVM_OUT/NAME.log.
+run_facetd() {
+	name=$1
+	shift
+	say "facetd $*"
+	rc=0
+	"$FACETD" --stats-json "$@" >"$FVM_OUT/$name.json" 2>"$FVM_OUT/$name.log" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$FVM_OUT/$name.log"; fail "facetd exited with status $rc"; }
+	cat "$FVM_OUT/$name.json"
+}
+
+# capture_format DEVICE: "FOURCC WxH" of the device's current capture format
+# (drivers keep the last one set, so this tells what facetd chose).
+capture_format() {
+	v4l2-ctl -d "$1" --get-fmt-video | sed -n \
+		-e "s/^[[:space:]]*Width\/Height[[:space:]]*: \([0-9]*\)\/\([0-9]*\)/\1x\2/p" \
+		-e "s/^[[:space:]]*Pixel Format[[:space:]]*: '\([^']*\)'.*/\1/p" |
+		tr '\n' ' ' | sed 's/ $//' | awk '{ print $2, $1 }'
+}
+
+# serve FOURCC WxH DEVICE INPUT [FPS]: v4l2-writer streams INPUT (the clip)
+# into DEVICE in a loop, at FPS (default 2: facetd converts every frame it
+# gets, and under TCG the CPU is better spent on the inference); returns once
+# it streams. Stopped by stop_background or at the end.
+serve() {
+	background "$WRITER" -d "$3" -f "$1" -s "$2" -r "${5:-2}" -i "$4" \
+		--ready "/run/tmp/serving-${3##*/}"
+	wait_file "/run/tmp/serving-${3##*/}" 20
+}
+
+# loop_y4m FILE: FILE (YUV4MPEG2) as an endless stream on stdout, its header
+# once: an endless source for facetd --source y4m:-.
+loop_y4m() {
+	header=$(head -n 1 "$1" | wc -c)
+	cat "$1" && while tail -c +$((header + 1)) "$1"; do :; done
 }
