@@ -258,19 +258,6 @@ static bool is_face_class(uint8_t l)
 	return l == 1 || l == 2 || (l >= 4 && l <= 7) || (l >= 10 && l <= 12);
 }
 
-/* Index where the cumulative count of hist[0..n) passes q of total. */
-static int quantile(const uint32_t *hist, int n, uint64_t total, double q)
-{
-	uint64_t want = (uint64_t)(q * (double)total), acc = 0;
-
-	for (int i = 0; i < n; i++) {
-		acc += hist[i];
-		if (acc > want)
-			return i;
-	}
-	return n - 1;
-}
-
 /* Updates the tracker from the face pixels of the labels in crop c: the
  * crop frames the face as the training portraits do (face box 0.50 of the
  * side wide, 0.70 high, centred 5.5 % below the middle), with a margin and lower, for the shoulders. */
@@ -297,8 +284,10 @@ static void track_face(struct pipeline *p, const uint8_t *labels, struct crop c,
 			t->have_face = 0;
 		return;
 	}
-	double x0 = quantile(cols, p->width, n, 0.01), x1 = quantile(cols, p->width, n, 0.99);
-	double y0 = quantile(rows, p->height, n, 0.01), y1 = quantile(rows, p->height, n, 0.99);
+	double x0 = render_hist_quantile(cols, p->width, n, 0.01);
+	double x1 = render_hist_quantile(cols, p->width, n, 0.99);
+	double y0 = render_hist_quantile(rows, p->height, n, 0.01);
+	double y1 = render_hist_quantile(rows, p->height, n, 0.99);
 	double side = CROP_MARGIN * fmax((x1 - x0 + 1) / 0.50, (y1 - y0 + 1) / 0.70);
 	double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2 + (CROP_DROP - 0.055) * side;
 	double a = t->have_face ? 0.35 : 1.0; /* exponential smoothing */

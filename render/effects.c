@@ -536,8 +536,7 @@ static void apply_recolor(const struct effect *e, uint8_t *rgba, int stride,
 
 /* ---- privacy ---- */
 
-/* Index where the running sum of hist passes q of total. */
-static int hist_quantile(const uint32_t *hist, int n, uint64_t total, double q)
+int render_hist_quantile(const uint32_t *hist, int n, uint64_t total, double q)
 {
 	uint64_t want = (uint64_t)(q * (double)total), acc = 0;
 
@@ -558,10 +557,10 @@ static int group_box(const uint32_t *cols, int w, const uint32_t *rows, int h, s
 		n += cols[x];
 	if (n < 16)
 		return 0;
-	b->x0 = hist_quantile(cols, w, n, 0.01);
-	b->x1 = hist_quantile(cols, w, n, 0.99) + 1;
-	b->y0 = hist_quantile(rows, h, n, 0.01);
-	b->y1 = hist_quantile(rows, h, n, 0.99) + 1;
+	b->x0 = render_hist_quantile(cols, w, n, 0.01);
+	b->x1 = render_hist_quantile(cols, w, n, 0.99) + 1;
+	b->y0 = render_hist_quantile(rows, h, n, 0.01);
+	b->y1 = render_hist_quantile(rows, h, n, 0.99) + 1;
 	return 1;
 }
 

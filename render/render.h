@@ -180,6 +180,11 @@ const char *effect_name(const struct effect *e);
 /* "RRGGBB" or "#RRGGBB" (hex) into rgb. -EINVAL, err naming the text. */
 int effect_parse_tint(const char *text, uint8_t rgb[3], char *err, size_t errlen);
 
+/* Index where the running sum of hist[0..n) passes q (0..1) of total: the
+ * extent of a group of pixels from its column or row counts, strays left
+ * out. Used by the effects' eye boxes and the daemon's face tracker. */
+int render_hist_quantile(const uint32_t *hist, int n, uint64_t total, double q);
+
 /* Per-thread buffers of effect_apply(), sized for one frame size. Fields
  * are private to effects.c. A zeroed struct is valid (allocated on first
  * use); effect_apply() reallocates only when the frame size changes. */
