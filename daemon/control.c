@@ -171,9 +171,10 @@ static void close_client(struct control *c, struct client *cl)
 {
 	close(cl->fd);
 	cl->fd = -1;
-	cl->in_len = cl->out_off = 0;
-	cl->discarding = false;
+	/* under the lock: the owner may be writing this client's reply */
 	pthread_mutex_lock(&c->lock);
+	cl->in_len = cl->out_off = cl->out_len = 0;
+	cl->discarding = false;
 	cl->state = C_FREE;
 	cl->id = ++c->next_id;
 	pthread_mutex_unlock(&c->lock);
