@@ -9,7 +9,9 @@
  * part runs on the coarse grid (P = W1f R), and its g part is folded into
  * P's bias, since bilinear weights sum to one; per query point only the
  * bilinear blend of P, the (x, y) term and the remaining layers are left.
- * P is stored (h*w, mh) so each corner is one contiguous vector.
+ * P is stored (h*w, mh) so each corner is one contiguous vector. With the
+ * group-1 skip, the layer's skip part runs on the group-1 grid the same way
+ * (S = W1s G1, no bias) and each point adds the bilinear blend of S.
  */
 #include "model-priv.h"
 
@@ -32,6 +34,8 @@ struct model_run {
 	size_t act_floats;
 	float *col;         /* im2col band */
 	float *p;           /* (zh*zw, mh): first MLP layer on the coarse grid */
+	int sh, sw;         /* grid of S */
+	float *s;           /* (sh*sw, mh): its skip part on the group-1 grid */
 	float *g;           /* (c3) pooled group-3 output */
 	float *wq;          /* (2, mh): mlp.0 weight columns of x and y */
 	float *h[2];        /* (TILE, mh) MLP activations */
@@ -45,7 +49,8 @@ struct model_run {
 	double encode_ms, decode_ms;
 	float keep;         /* temporal smoothing: weight of the previous grid */
 	float *p_prev;      /* (zh*zw, mh) grid of the previous encode */
-	int prev_valid, prev_zh, prev_zw;
+	float *s_prev;      /* (sh*sw, mh) likewise */
+	int prev_valid, prev_res;
 };
 
 static double now_ms(void)
@@ -86,6 +91,8 @@ double model_encoder_macs(const struct model *m, int res)
 	macs += 9.0 * in->chans[2] * in->red_hidden * a[2];
 	macs += (double)in->red_hidden * in->red_out * a[2];
 	macs += (double)in->red_out * in->mlp_hidden * a[2];
+	if (in->skip)
+		macs += (double)in->chans[0] * in->mlp_hidden * a[0];
 	return macs;
 }
 
@@ -94,8 +101,9 @@ double model_decoder_macs_per_point(const struct model *m)
 	const struct model_info *in = &m->info;
 	double mh = in->mlp_hidden;
 
-	/* bilinear blend (4) and x, y terms (2) of layer 0, then the rest */
-	return 6.0 * mh + (in->mlp_layers - 1) * mh * mh + mh * in->num_classes;
+	/* bilinear blends (4 each) and x, y terms (2) of layer 0, then the rest */
+	return (in->skip ? 10.0 : 6.0) * mh + (in->mlp_layers - 1) * mh * mh +
+	       mh * in->num_classes;
 }
 
 /* ---- encoder ---- */
@@ -244,22 +252,43 @@ static void first_layer_on_grid(struct model_run *run, const float *r)
 		    l0->w, l0->in, 1.0f, run->p, mh);
 }
 
-/* Exponential average of the grid P over successive encodes: P is linear in
- * the encoder output, so this smooths the decoder's first layer in time. */
+/* S (sh*sw, mh) = G1^T W1s^T: the skip columns of layer 0 on the group-1
+ * output g1 (c1, sh*sw). */
+static void skip_on_grid(struct model_run *run, const float *g1, int side)
+{
+	const struct model_info *in = &run->m->info;
+	const struct linear *l0 = &run->m->mlp[0];
+	int hw = side * side;
+
+	run->sh = run->sw = side;
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, hw, in->mlp_hidden, in->chans[0],
+		    1.0f, g1, hw, l0->w + in->red_out + in->chans[2] + 2, l0->in, 0.0f,
+		    run->s, in->mlp_hidden);
+}
+
+static void blend_prev(float *cur, float *prev, size_t n, float keep, int valid)
+{
+	if (valid)
+		for (size_t i = 0; i < n; i++)
+			cur[i] = keep * prev[i] + (1 - keep) * cur[i];
+	memcpy(prev, cur, n * sizeof(float));
+}
+
+/* Exponential average of the grids P and S over successive encodes: both
+ * are linear in the encoder's outputs, so this smooths the decoder's first
+ * layer in time. */
 static void smooth_grid(struct model_run *run)
 {
-	size_t n = (size_t)run->zh * run->zw * run->m->info.mlp_hidden;
-	float keep = run->keep;
+	size_t mh = (size_t)run->m->info.mlp_hidden;
+	int valid = run->prev_valid && run->prev_res == run->res;
 
-	if (keep > 0 && run->prev_valid && run->prev_zh == run->zh && run->prev_zw == run->zw)
-		for (size_t i = 0; i < n; i++)
-			run->p[i] = keep * run->p_prev[i] + (1 - keep) * run->p[i];
-	if (keep > 0) {
-		memcpy(run->p_prev, run->p, n * sizeof(float));
-		run->prev_valid = 1;
-		run->prev_zh = run->zh;
-		run->prev_zw = run->zw;
-	}
+	if (run->keep <= 0)
+		return;
+	blend_prev(run->p, run->p_prev, (size_t)run->zh * run->zw * mh, run->keep, valid);
+	if (run->s)
+		blend_prev(run->s, run->s_prev, (size_t)run->sh * run->sw * mh, run->keep, valid);
+	run->prev_valid = 1;
+	run->prev_res = run->res;
 }
 
 void model_run_set_smoothing(struct model_run *run, float keep)
@@ -290,6 +319,8 @@ int model_encode(struct model_run *run, const float *chw, int res)
 	t = run->act[1];
 	engine_conv(run, &m->head, chw, res, x, 0, 0);
 	group_run(run, 0, x, s[0]);
+	if (in->skip)
+		skip_on_grid(run, x, s[0]);
 	engine_conv(run, &m->down1, x, s[0], t, 0, 0);
 	swap(&x, &t);
 	run->act[0] = x, run->act[1] = t;
@@ -310,8 +341,8 @@ int model_encode(struct model_run *run, const float *chw, int res)
 	engine_conv(run, &m->red2, t, s[2], run->act[2], 0, 0);
 	run->zh = run->zw = s[2];
 	first_layer_on_grid(run, run->act[2]);
-	smooth_grid(run);
 	run->res = res;
+	smooth_grid(run);
 	run->encode_ms = now_ms() - t0;
 	run->decode_ms = 0;
 	return 0;
@@ -342,33 +373,59 @@ int model_encode_rgba(struct model_run *run, const uint8_t *rgba, int stride,
 
 /* ---- decoder ---- */
 
-/* Layer 0 for n points: bilinear blend of P, plus x and y terms, ReLU. */
+/* The four corner vectors of grid (gh*gw, mh) around (x, y) and their
+ * bilinear weights (grid_sample, align_corners=False, border clamp). */
+struct corners {
+	const float *v[4];
+	float w[4];
+};
+
+static void corners_at(struct corners *c, const float *grid, int gh, int gw, int mh,
+		       float x, float y)
+{
+	float fx = ((x + 1.0f) * gw - 1.0f) * 0.5f;
+	float fy = ((y + 1.0f) * gh - 1.0f) * 0.5f;
+
+	fx = fx < 0 ? 0 : (fx > gw - 1 ? gw - 1 : fx);
+	fy = fy < 0 ? 0 : (fy > gh - 1 ? gh - 1 : fy);
+	int x0 = (int)fx, y0 = (int)fy;
+	int x1 = x0 + 1 < gw ? x0 + 1 : x0, y1 = y0 + 1 < gh ? y0 + 1 : y0;
+	float ax = fx - x0, ay = fy - y0;
+
+	c->w[0] = (1 - ax) * (1 - ay);
+	c->w[1] = ax * (1 - ay);
+	c->w[2] = (1 - ax) * ay;
+	c->w[3] = ax * ay;
+	c->v[0] = grid + ((size_t)y0 * gw + x0) * mh;
+	c->v[1] = grid + ((size_t)y0 * gw + x1) * mh;
+	c->v[2] = grid + ((size_t)y1 * gw + x0) * mh;
+	c->v[3] = grid + ((size_t)y1 * gw + x1) * mh;
+}
+
+/* Layer 0 for n points: bilinear blend of P (and of S), plus x and y
+ * terms, ReLU. */
 void engine_first_layer(struct model_run *run, const float *xy, int n, float *h)
 {
-	int mh = run->m->info.mlp_hidden, zw = run->zw, zh = run->zh;
+	int mh = run->m->info.mlp_hidden;
 	const float *wx = run->wq, *wy = run->wq + mh;
+	struct corners p, s;
 
 	for (int i = 0; i < n; i++) {
 		float x = xy[2 * i], y = xy[2 * i + 1];
-		float fx = ((x + 1.0f) * zw - 1.0f) * 0.5f;
-		float fy = ((y + 1.0f) * zh - 1.0f) * 0.5f;
-		fx = fx < 0 ? 0 : (fx > zw - 1 ? zw - 1 : fx);
-		fy = fy < 0 ? 0 : (fy > zh - 1 ? zh - 1 : fy);
-		int x0 = (int)fx, y0 = (int)fy;
-		int x1 = x0 + 1 < zw ? x0 + 1 : x0, y1 = y0 + 1 < zh ? y0 + 1 : y0;
-		float ax = fx - x0, ay = fy - y0;
-		float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay);
-		float w10 = (1 - ax) * ay, w11 = ax * ay;
-		const float *p00 = run->p + ((size_t)y0 * zw + x0) * mh;
-		const float *p01 = run->p + ((size_t)y0 * zw + x1) * mh;
-		const float *p10 = run->p + ((size_t)y1 * zw + x0) * mh;
-		const float *p11 = run->p + ((size_t)y1 * zw + x1) * mh;
 		float *out = h + (size_t)i * mh;
-		for (int j = 0; j < mh; j++) {
-			float v = w00 * p00[j] + w01 * p01[j] + w10 * p10[j] +
-				  w11 * p11[j] + x * wx[j] + y * wy[j];
-			out[j] = v > 0.0f ? v : 0.0f;
+
+		corners_at(&p, run->p, run->zh, run->zw, mh, x, y);
+		for (int j = 0; j < mh; j++)
+			out[j] = p.w[0] * p.v[0][j] + p.w[1] * p.v[1][j] + p.w[2] * p.v[2][j] +
+				 p.w[3] * p.v[3][j] + x * wx[j] + y * wy[j];
+		if (run->s) {
+			corners_at(&s, run->s, run->sh, run->sw, mh, x, y);
+			for (int j = 0; j < mh; j++)
+				out[j] += s.w[0] * s.v[0][j] + s.w[1] * s.v[1][j] +
+					  s.w[2] * s.v[2][j] + s.w[3] * s.v[3][j];
 		}
+		for (int j = 0; j < mh; j++)
+			out[j] = out[j] > 0.0f ? out[j] : 0.0f;
 	}
 }
 
@@ -402,6 +459,13 @@ const float *engine_grid(const struct model_run *run, int *zh, int *zw)
 	*zh = run->zh;
 	*zw = run->zw;
 	return run->p;
+}
+
+const float *engine_skip_grid(const struct model_run *run, int *sh, int *sw)
+{
+	*sh = run->sh;
+	*sw = run->sw;
+	return run->s;
 }
 
 int model_decode_points(struct model_run *run, const float *xy, int n, float *logits)
@@ -671,6 +735,14 @@ struct model_run *model_run_create(const struct model *m, int max_res)
 	run->col = alloc_floats(COL_FLOATS > 27u * s[0] ? COL_FLOATS : 27u * s[0]);
 	run->p = alloc_floats(z * mh);
 	run->p_prev = alloc_floats(z * mh);
+	if (in->skip) {
+		run->s = alloc_floats((size_t)s[0] * s[0] * mh);
+		run->s_prev = alloc_floats((size_t)s[0] * s[0] * mh);
+		if (!run->s || !run->s_prev) {
+			model_run_destroy(run);
+			return NULL;
+		}
+	}
 	run->g = alloc_floats((size_t)in->chans[2]);
 	run->wq = alloc_floats(2 * (size_t)mh);
 	run->h[0] = alloc_floats((size_t)TILE * mh);
@@ -688,8 +760,10 @@ struct model_run *model_run_create(const struct model *m, int max_res)
 	}
 	for (int j = 0; j < mh; j++) {
 		const float *row = m->mlp[0].w + (size_t)j * m->mlp[0].in;
-		run->wq[j] = row[m->mlp[0].in - 2];
-		run->wq[mh + j] = row[m->mlp[0].in - 1];
+		int xcol = in->red_out + in->chans[2];
+
+		run->wq[j] = row[xcol];
+		run->wq[mh + j] = row[xcol + 1];
 	}
 	return run;
 }
@@ -703,6 +777,8 @@ void model_run_destroy(struct model_run *run)
 	free(run->col);
 	free(run->p);
 	free(run->p_prev);
+	free(run->s);
+	free(run->s_prev);
 	free(run->g);
 	free(run->wq);
 	free(run->h[0]);

@@ -25,7 +25,7 @@ struct model {
 	struct model_info info;
 	struct conv head, down1, down2, red1, red2;
 	struct conv blocks[3][2 * MODEL_MAX_BLOCKS]; /* conv1, conv2 per block */
-	struct linear mlp[MODEL_MAX_MLP];            /* mlp[0]: (mh, rc + c3 + 2) */
+	struct linear mlp[MODEL_MAX_MLP];            /* mlp[0]: (mh, rc + c3 + 2 [+ c1]) */
 	struct linear out;                           /* (K, mh) */
 };
 
@@ -39,6 +39,8 @@ void engine_linear(const struct linear *l, const float *in, int n, float *out,
 void engine_first_layer(struct model_run *run, const float *xy, int n, float *h);
 /* The coarse grid P (zh * zw, mh) of the last encode. */
 const float *engine_grid(const struct model_run *run, int *zh, int *zw);
+/* The skip grid S (sh * sw, mh) of the last encode; NULL without skip. */
+const float *engine_skip_grid(const struct model_run *run, int *sh, int *sw);
 
 /* Output side of a 3x3 pad-1 (or 1x1) conv with this stride. */
 static inline int conv_out_size(int in, int stride)

@@ -31,6 +31,7 @@ struct model_info {
 	int head_stride;
 	int chans[3], blocks[3];
 	int red_hidden, red_out, mlp_hidden, mlp_layers;
+	int skip;              /* 1: group-1 features also feed the pixel MLP */
 	float mean[3], std[3]; /* input normalisation, RGB in [0, 1] */
 	char class_names[MODEL_MAX_CLASSES][MODEL_NAME_LEN];
 	size_t params;     /* number of weights */

@@ -135,6 +135,7 @@ static int read_hparams(struct loader *ld, struct model_info *in)
 	in->red_out = (int)rd32(p + 76);
 	in->mlp_hidden = (int)rd32(p + 80);
 	in->mlp_layers = (int)rd32(p + 84);
+	in->skip = (int)rd32(p + 124);
 	ld->ntensors = rd32(p + 112);
 	ld->names_off = rd32(p + 116);
 	ld->table_off = rd32(p + 120);
@@ -154,6 +155,7 @@ static int read_hparams(struct loader *ld, struct model_info *in)
 	r = r ? r : check_range(ld, "red_out", in->red_out, 1, 4096);
 	r = r ? r : check_range(ld, "mlp_hidden", in->mlp_hidden, 1, 4096);
 	r = r ? r : check_range(ld, "mlp_layers", in->mlp_layers, 1, MODEL_MAX_MLP);
+	r = r ? r : check_range(ld, "skip", in->skip, 0, 1);
 	return r;
 }
 
@@ -292,7 +294,7 @@ static int bind_tensors(struct loader *ld, struct model *m)
 {
 	const struct model_info *in = &m->info;
 	int c1 = in->chans[0], c2 = in->chans[1], c3 = in->chans[2];
-	int mh = in->mlp_hidden;
+	int mh = in->mlp_hidden, in0 = in->red_out + c3 + 2 + (in->skip ? c1 : 0);
 	char prefix[FPW_NAME];
 	int r;
 
@@ -306,7 +308,7 @@ static int bind_tensors(struct loader *ld, struct model *m)
 	r = r ? r : conv_tensors(ld, &m->red2, "red2", in->red_hidden, in->red_out, 1, 1);
 	for (int j = 0; j < in->mlp_layers && !r; j++) {
 		snprintf(prefix, sizeof(prefix), "mlp.%d", j);
-		r = linear_tensors(ld, &m->mlp[j], prefix, j ? mh : in->red_out + c3 + 2, mh);
+		r = linear_tensors(ld, &m->mlp[j], prefix, j ? mh : in0, mh);
 	}
 	r = r ? r : linear_tensors(ld, &m->out, "out", mh, in->num_classes);
 	for (uint32_t i = 0; i < ld->ntensors && !r; i++) {

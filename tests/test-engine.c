@@ -152,40 +152,61 @@ static void test_linear_against_naive(void)
 	free(w), free(b), free(x), free(got), free(want);
 }
 
-/* The first pixel-MLP layer: bilinear blend of the grid (border clamp,
- * align_corners=False) plus the x, y terms, ReLU. */
-static void test_first_layer_against_naive(void)
+/* Channel j of grid (gh*gw, mh) sampled bilinearly at (x, y), border
+ * clamp, align_corners=False: PyTorch's grid_sample, in doubles. */
+static double naive_sample(const float *g, int gh, int gw, int mh, int j, double x, double y)
 {
-	struct model *m = load("fixtures/tiny.fpw");
+	double fx = fmin(fmax(((x + 1) * gw - 1) / 2, 0), gw - 1);
+	double fy = fmin(fmax(((y + 1) * gh - 1) / 2, 0), gh - 1);
+	int x0 = (int)floor(fx), y0 = (int)floor(fy);
+	int x1 = x0 + 1 < gw ? x0 + 1 : x0, y1 = y0 + 1 < gh ? y0 + 1 : y0;
+	double ax = fx - x0, ay = fy - y0;
+
+	return (1 - ay) * ((1 - ax) * g[(y0 * gw + x0) * mh + j] + ax * g[(y0 * gw + x1) * mh + j]) +
+	       ay * ((1 - ax) * g[(y1 * gw + x0) * mh + j] + ax * g[(y1 * gw + x1) * mh + j]);
+}
+
+/* The first pixel-MLP layer: bilinear blend of the grid (and of the skip
+ * grid) plus the x, y terms, ReLU. */
+static void check_first_layer(const char *weights)
+{
+	struct model *m = load(weights);
 	const struct model_info *info = model_get_info(m);
 	struct model_run *run = model_run_create(m, 128);
-	int res = 100, mh = info->mlp_hidden, n = 64, zh, zw;
+	int res = 100, mh = info->mlp_hidden, n = 64, zh, zw, sh = 0, sw = 0;
 	float *in = rand_floats(3 * (size_t)res * res), xy[2 * 64];
 	float *got = malloc(sizeof(float) * n * mh);
+	const struct linear *l0 = &m->mlp[0];
+	int xcol = info->red_out + info->chans[2];
 
 	T_EQ_INT(model_encode(run, in, res), 0);
 	for (int i = 0; i < 2 * n; i++)
 		xy[i] = 1.3f * frand();
 	engine_first_layer(run, xy, n, got);
 	const float *p = engine_grid(run, &zh, &zw);
+	const float *s = engine_skip_grid(run, &sh, &sw);
 	T_EQ_INT(zh, 13); /* 100 -> 50 -> 25 -> 13 */
-	const struct linear *l0 = &m->mlp[0];
+	T_EQ_INT(s != NULL, info->skip);
+	if (s)
+		T_EQ_INT(sh, 50);
 	for (int i = 0; i < n; i++) {
-		double fx = fmin(fmax(((xy[2 * i] + 1) * zw - 1) / 2, 0), zw - 1);
-		double fy = fmin(fmax(((xy[2 * i + 1] + 1) * zh - 1) / 2, 0), zh - 1);
-		int x0 = (int)floor(fx), y0 = (int)floor(fy);
-		int x1 = x0 + 1 < zw ? x0 + 1 : x0, y1 = y0 + 1 < zh ? y0 + 1 : y0;
-		double ax = fx - x0, ay = fy - y0;
 		for (int j = 0; j < mh; j++) {
-			double v = (1 - ay) * ((1 - ax) * p[(y0 * zw + x0) * mh + j] + ax * p[(y0 * zw + x1) * mh + j]) +
-				   ay * ((1 - ax) * p[(y1 * zw + x0) * mh + j] + ax * p[(y1 * zw + x1) * mh + j]);
-			v += xy[2 * i] * l0->w[j * l0->in + l0->in - 2] + xy[2 * i + 1] * l0->w[j * l0->in + l0->in - 1];
+			double v = naive_sample(p, zh, zw, mh, j, xy[2 * i], xy[2 * i + 1]);
+			if (s)
+				v += naive_sample(s, sh, sw, mh, j, xy[2 * i], xy[2 * i + 1]);
+			v += xy[2 * i] * l0->w[j * l0->in + xcol] + xy[2 * i + 1] * l0->w[j * l0->in + xcol + 1];
 			T_NEAR(got[i * mh + j], v > 0 ? v : 0, 1e-4 * (1 + fabs(v)));
 		}
 	}
 	free(in), free(got);
 	model_run_destroy(run);
 	model_free(m);
+}
+
+static void test_first_layer_against_naive(void)
+{
+	check_first_layer("fixtures/tiny.fpw");
+	check_first_layer("fixtures/tiny-skip.fpw");
 }
 
 struct golden {
@@ -243,6 +264,12 @@ static void check_golden(const char *weights, const char *golden)
 static void test_golden_tiny(void)
 {
 	check_golden("fixtures/tiny.fpw", "fixtures/tiny-golden.bin");
+}
+
+/* The group-1 skip: its grid, blend and column layout against PyTorch. */
+static void test_golden_tiny_skip(void)
+{
+	check_golden("fixtures/tiny-skip.fpw", "fixtures/tiny-skip-golden.bin");
 }
 
 static void test_golden_shipped(void)
@@ -355,6 +382,7 @@ T_MAIN(T_CASE(test_conv_against_naive),
        T_CASE(test_linear_against_naive),
        T_CASE(test_first_layer_against_naive),
        T_CASE(test_golden_tiny),
+       T_CASE(test_golden_tiny_skip),
        T_CASE(test_golden_shipped),
        T_CASE(test_dense_equals_points),
        T_CASE(test_refine_agrees_with_dense),

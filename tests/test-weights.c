@@ -171,6 +171,23 @@ static void test_hparam_out_of_range(void)
 	put32(b.data + 44, 3); /* head stride */
 	fix_crc(&b);
 	expect_refused(write_tmp("stride.fpw", b.data, b.size), -EINVAL, "head_stride = 3 out of range");
+	put32(b.data + 44, 2);
+	put32(b.data + 124, 2); /* skip is 0 or 1 */
+	fix_crc(&b);
+	expect_refused(write_tmp("skip2.fpw", b.data, b.size), -EINVAL, "skip = 2 out of range");
+	free(b.data);
+}
+
+/* A file that says it has the group-1 skip but whose first pixel-MLP layer
+ * lacks the c1 = 8 columns for it. */
+static void test_skip_without_columns(void)
+{
+	struct blob b = read_fixture();
+
+	put32(b.data + 124, 1);
+	fix_crc(&b);
+	expect_refused(write_tmp("skip.fpw", b.data, b.size), -EINVAL,
+		       "tensor 'mlp.0.weight': shape (16, 34) expected, file has (16, 26)");
 	free(b.data);
 }
 
@@ -206,5 +223,6 @@ T_MAIN(T_CASE(test_good_file_loads),
        T_CASE(test_wrong_version),
        T_CASE(test_wrong_shape),
        T_CASE(test_hparam_out_of_range),
+       T_CASE(test_skip_without_columns),
        T_CASE(test_renamed_tensor),
        T_CASE(test_tensor_outside_file))

@@ -36,8 +36,8 @@ def header(cfg, ntensors, names_off, table_off):
     h += struct.pack("<3I3I", *cfg["chans"], *cfg["blocks"])
     h += struct.pack("<IIII", cfg["red_hidden"], cfg["red_out"], cfg["mlp_hidden"], cfg["mlp_layers"])
     h += struct.pack("<3f3f", *MEAN, *STD)
-    h += struct.pack("<III", ntensors, names_off, table_off)
-    assert len(h) == 124
+    h += struct.pack("<IIII", ntensors, names_off, table_off, int(cfg.get("skip", False)))
+    assert len(h) == 128
     return h + bytes(HEADER - len(h))
 
 
@@ -79,8 +79,8 @@ class Dense(torch.nn.Module):
         self.h, self.w = h, w
 
     def forward(self, x):
-        r, g = self.model.encode(x)
-        out = self.model.decode(r, g, self.q.expand(x.shape[0], -1, -1))
+        feats = self.model.encode(x)
+        out = self.model.decode(feats, self.q.expand(x.shape[0], -1, -1))
         return out.transpose(1, 2).reshape(x.shape[0], -1, self.h, self.w)
 
 
@@ -110,17 +110,17 @@ def write_golden(model, path, res_in, nq, seed=7):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint", help="a train.py checkpoint, or 'tiny'")
+    ap.add_argument("checkpoint", help="a train.py checkpoint, or 'tiny' / 'tiny-skip'")
     ap.add_argument("-o", "--output", required=True, help="weights file (.fpw)")
     ap.add_argument("--onnx", help="also write an ONNX model (dense decoding)")
     ap.add_argument("--onnx-res", type=int, nargs=2, default=(128, 128), metavar=("IN", "OUT"))
     ap.add_argument("--golden", help="also write a golden fixture for the C tests")
     ap.add_argument("--golden-res", type=int, default=96)
     a = ap.parse_args()
-    if a.checkpoint == "tiny":
+    if a.checkpoint in ("tiny", "tiny-skip"):
         # A small random network for the C tests' fixtures (no training).
         torch.manual_seed(0)
-        model = FPLIIF(**TINY)
+        model = FPLIIF(**TINY, skip=a.checkpoint == "tiny-skip")
     else:
         model, _ = load_checkpoint(a.checkpoint)
     model.eval()

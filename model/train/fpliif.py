@@ -12,6 +12,11 @@ Decoder: reduction = conv3x3(c3 -> rh) + ReLU + conv1x1(rh -> rc) on Z
 bilinear sampling of that grid at the query points (align_corners=False,
 border clamp); concat [feature (rc), g = mean of Z (c3), (x, y)]; pixel MLP
 of `mlp_layers` hidden layers of width mh; K logits.
+With `skip` set, the group-1 output (c1 channels at the head's resolution)
+is also sampled bilinearly at the query point and appended to the pixel
+MLP's input: the 16x16 grid of a strided head is too coarse for an eye or a
+brow, and this gives the decoder the encoder's finest features for the
+price of c1 * mh multiply-adds a point.
 """
 import torch
 import torch.nn as nn
@@ -37,6 +42,10 @@ VARIANTS = {
     # group 3 and a 128-wide pixel MLP of 3 hidden layers.
     "rt": dict(head_stride=2, chans=(32, 64, 64), blocks=(2, 4, 8),
                red_hidden=192, red_out=64, mlp_hidden=128, mlp_layers=3),
+    # rt with the group-1 skip into the decoder.
+    "rt-skip": dict(head_stride=2, chans=(32, 64, 64), blocks=(2, 4, 8),
+                    red_hidden=192, red_out=64, mlp_hidden=128, mlp_layers=3,
+                    skip=True),
 }
 
 
@@ -69,12 +78,12 @@ class Group(nn.Module):
 
 class FPLIIF(nn.Module):
     def __init__(self, head_stride, chans, blocks, red_hidden, red_out,
-                 mlp_hidden, mlp_layers, num_classes=NUM_CLASSES):
+                 mlp_hidden, mlp_layers, skip=False, num_classes=NUM_CLASSES):
         super().__init__()
         self.cfg = dict(head_stride=head_stride, chans=tuple(chans),
                         blocks=tuple(blocks), red_hidden=red_hidden,
                         red_out=red_out, mlp_hidden=mlp_hidden,
-                        mlp_layers=mlp_layers)
+                        mlp_layers=mlp_layers, skip=bool(skip))
         c1, c2, c3 = chans
         self.head = conv3(3, c1, head_stride)
         self.g1 = Group(c1, blocks[0])
@@ -84,33 +93,41 @@ class FPLIIF(nn.Module):
         self.g3 = Group(c3, blocks[2])
         self.red1 = conv3(c3, red_hidden)
         self.red2 = nn.Conv2d(red_hidden, red_out, 1)
-        dims = [red_out + c3 + 2] + [mlp_hidden] * mlp_layers
+        dims = [red_out + c3 + 2 + (c1 if skip else 0)] + [mlp_hidden] * mlp_layers
         self.mlp = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims, dims[1:]))
         self.out = nn.Linear(mlp_hidden, num_classes)
 
     def encode(self, x):
-        """x: (B, 3, H, W) normalised -> (R (B, rc, h, w), g (B, c3))."""
-        x = self.head(x)
-        x = self.down1(self.g1(x))
-        x = self.down2(self.g2(x))
+        """x: (B, 3, H, W) normalised -> features for decode(): R (B, rc, h, w),
+        g (B, c3) and, with skip, the group-1 output S (B, c1, H', W')."""
+        s = self.g1(self.head(x))
+        x = self.down2(self.g2(self.down1(s)))
         z = self.g3(x)
         r = self.red2(F.relu(self.red1(z)))
-        return r, z.mean(dim=(2, 3))
+        return (r, z.mean(dim=(2, 3)), s if self.cfg["skip"] else None)
 
-    def decode(self, r, g, q):
+    def decode(self, feats, q):
         """q: (B, Q, 2) as (x, y) in [-1, 1] -> logits (B, Q, K)."""
-        f = F.grid_sample(r, q.unsqueeze(1).to(r.dtype), mode="bilinear",
-                          padding_mode="border", align_corners=False)
-        f = f.squeeze(2).transpose(1, 2)  # (B, Q, rc)
+        r, g, s = feats
+        f = sample(r, q)
         gq = g.unsqueeze(1).expand(-1, q.shape[1], -1).to(f.dtype)
-        h = torch.cat([f, gq, q.to(f.dtype)], dim=2)
+        parts = [f, gq, q.to(f.dtype)]
+        if s is not None:
+            parts.append(sample(s, q).to(f.dtype))
+        h = torch.cat(parts, dim=2)
         for layer in self.mlp:
             h = F.relu(layer(h))
         return self.out(h)
 
     def forward(self, x, q):
-        r, g = self.encode(x)
-        return self.decode(r, g, q)
+        return self.decode(self.encode(x), q)
+
+
+def sample(grid, q):
+    """Bilinear samples (B, Q, C) of grid (B, C, h, w) at q (B, Q, 2)."""
+    f = F.grid_sample(grid, q.unsqueeze(1).to(grid.dtype), mode="bilinear",
+                      padding_mode="border", align_corners=False)
+    return f.squeeze(2).transpose(1, 2)
 
 
 def grid_coords(h, w, device=None):
@@ -124,9 +141,9 @@ def grid_coords(h, w, device=None):
 @torch.no_grad()
 def predict_logits(model, x, h, w, chunk=65536):
     """Dense logits (B, K, h, w) for a normalised input batch x."""
-    r, g = model.encode(x)
+    feats = model.encode(x)
     q = grid_coords(h, w, x.device).expand(x.shape[0], -1, -1)
-    outs = [model.decode(r, g, q[:, i:i + chunk]) for i in range(0, h * w, chunk)]
+    outs = [model.decode(feats, q[:, i:i + chunk]) for i in range(0, h * w, chunk)]
     return torch.cat(outs, dim=1).transpose(1, 2).reshape(x.shape[0], -1, h, w)
 
 
@@ -150,4 +167,6 @@ def gmac(cfg, res_in=128, res_out=128, num_classes=NUM_CLASSES):
     rh, rc, mh, L = cfg["red_hidden"], cfg["red_out"], cfg["mlp_hidden"], cfg["mlp_layers"]
     red = conv(c3, rh, s3) + conv(rh, rc, s3, 1) + rc * mh * s3 * s3
     px = res_out * res_out * (2 * mh + (L - 1) * mh * mh + mh * num_classes)
+    if cfg.get("skip"):
+        px += res_out * res_out * c1 * mh
     return (enc + red + px) / 1e9

@@ -27,8 +27,8 @@ def read_fpw(path):
     chans = struct.unpack_from("<3I", buf, 48)
     blocks = struct.unpack_from("<3I", buf, 60)
     rh, rc, mh, layers = struct.unpack_from("<4I", buf, 72)
-    ntensors, _, table = struct.unpack_from("<3I", buf, 112)
-    model = FPLIIF(hs, chans, blocks, rh, rc, mh, layers, num_classes=k)
+    ntensors, _, table, skip = struct.unpack_from("<4I", buf, 112)
+    model = FPLIIF(hs, chans, blocks, rh, rc, mh, layers, skip=bool(skip), num_classes=k)
     sd = {}
     for i in range(ntensors):
         name, dtype, ndim, *rest = struct.unpack_from("<56sII4IQQ", buf, table + 96 * i)

@@ -62,6 +62,25 @@ def set_rng_state(ds, st):
     random.setstate(st["py"])
 
 
+def init_from(model, path):
+    """Load a checkpoint into a model that may take more pixel-MLP inputs:
+    the extra columns of mlp.0 are zero, so the start is the old network."""
+    src = torch.load(path, map_location="cpu")["model"]
+    dst = model.state_dict()
+    for k, v in src.items():
+        if k not in dst:
+            raise SystemExit(f"--init {path}: {k} is not in this variant")
+        if k == "mlp.0.weight" and v.shape[1] < dst[k].shape[1]:
+            w = torch.zeros_like(dst[k])
+            w[:, :v.shape[1]] = v
+            v = w
+        if v.shape != dst[k].shape:
+            raise SystemExit(f"--init {path}: {k} is {tuple(v.shape)}, "
+                             f"this variant needs {tuple(dst[k].shape)}")
+        dst[k] = v
+    model.load_state_dict(dst)
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", choices=sorted(VARIANTS), default="rt")
@@ -78,6 +97,8 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights (fresh optimiser "
+                    "and schedule); inputs the variant adds to mlp.0 start at zero")
     return ap.parse_args()
 
 
@@ -92,6 +113,9 @@ def main():
     vimgs, vmasks, _ = load_split(os.path.join(a.data, "val"))
     weights = class_weights(ds.masks.numpy())
     model = FPLIIF(**VARIANTS[a.variant])
+    if a.init and not (a.resume and os.path.exists(os.path.join(a.out, "last.pt"))):
+        init_from(model, a.init)
+        print(f"initialised from {a.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
     steps_per_epoch = len(ds) // a.batch
     total = steps_per_epoch * a.epochs
