@@ -104,12 +104,18 @@ int capture_read(struct capture *c, struct capture_frame *f, char *err, size_t e
 
 	if (atomic_load(&c->interrupted))
 		return -EINTR;
-	if (!f->rgba || f->stride < c->info.width * 4)
+	if (f->rgba && f->stride < c->info.width * 4)
 		return -EINVAL;
 	r = c->impl->read(c, f, err, errlen);
 	if (r == 0)
 		c->frames++;
 	return r;
+}
+
+void capture_release(struct capture *c)
+{
+	if (c->impl->release)
+		c->impl->release(c);
 }
 
 void capture_interrupt(struct capture *c)

@@ -37,7 +37,8 @@ static int synthetic_read(struct capture *c, struct capture_frame *f, char *err,
 
 	if (r < 0)
 		return r;
-	draw(&c->info, c->frames, f->rgba, f->stride);
+	if (f->rgba)
+		draw(&c->info, c->frames, f->rgba, f->stride);
 	f->sequence = c->frames;
 	f->timestamp_ns = capture_now_ns();
 	return 0;

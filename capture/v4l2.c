@@ -1,14 +1,24 @@
 /* V4L2 cameras through libv4l2: mmap streaming of YUYV, NV12 or MJPEG,
  * converted to RGBA in the capture thread (libyuv; MJPEG by TurboJPEG).
  *
+ * libv4l2's own format conversion is disabled (v4l2_fd_open with
+ * V4L2_DISABLE_CONVERSION): with it, a camera whose formats libv4lconvert
+ * knows lists only the emulated ones (an NV12-only camera: RGB3, BGR3, YU12,
+ * YV12) and frames would be converted twice. The device's own formats are
+ * negotiated and converted here.
+ *
  * Negotiation: the wanted size (default 640x480) and rate (default 30);
- * among the device's native formats, MJPEG is preferred above 640x480
- * (where USB cameras give YUYV at a few fps only), YUYV or NV12 otherwise.
- * The driver may adjust the size and rate; what was chosen is in the info.
+ * the wanted format when the device lists it natively, else (or without
+ * one) capture_format_choose()'s rank: MJPEG above 640x480 (where USB
+ * cameras give YUYV at a few fps only), YUYV or NV12 otherwise. The driver
+ * may adjust the size and rate; what was chosen is in the info.
  *
  * A camera that vanishes (ENODEV, unplug, suspend) makes capture_read()
  * return -ENODEV; later calls try to reopen it at most once a second and
- * deliver frames again when it is back.
+ * deliver frames again when it is back. A stream that fails while the
+ * device stays (VIDIOC_DQBUF or VIDIOC_QBUF refused with another error: a
+ * fatal streaming error) makes it return -EIO once, and the stream is
+ * restarted the same way.
  */
 #include "capture-priv.h"
 
@@ -26,6 +36,7 @@
 #include <unistd.h>
 
 #define V4L2_BUFFERS 4
+#define MAX_FORMATS 64
 #define REOPEN_NS 1000000000LL
 #define WAIT_MS 2000
 
@@ -39,6 +50,8 @@ struct v4l2 {
 	char path[256];
 	uint32_t fourcc;
 	int width, height, bytesperline;
+	int fallback;        /* the wanted format was not to be had */
+	char offered[32];    /* capture_format_list() of the native formats */
 	struct vbuf bufs[V4L2_BUFFERS];
 	unsigned n_bufs;
 	int streaming;
@@ -56,6 +69,22 @@ static int xioctl(int fd, unsigned long req, void *arg)
 		r = v4l2_ioctl(fd, req, arg);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
+}
+
+/* Opens a device for libv4l2 without its conversion layer; fd or -errno. */
+static int open_native(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	errno = 0;
+	if (v4l2_fd_open(fd, V4L2_DISABLE_CONVERSION) < 0) {
+		r = errno ? -errno : -ENODEV;
+		close(fd); /* left open by v4l2_fd_open on failure */
+		return r;
+	}
+	return fd;
 }
 
 static void fourcc_str(uint32_t f, char out[5])
@@ -114,42 +143,75 @@ static int check_caps(struct v4l2 *v, char *err, size_t errlen)
 	return 0;
 }
 
-static int format_rank(uint32_t f, int big)
+/* CAPTURE_FORMAT_AUTO for a format not read here. */
+static enum capture_format from_fourcc(uint32_t f)
 {
 	switch (f) {
-	case V4L2_PIX_FMT_MJPEG: return big ? 3 : 1;
-	case V4L2_PIX_FMT_YUYV: return big ? 2 : 3;
-	case V4L2_PIX_FMT_NV12: return 2;
+	case V4L2_PIX_FMT_YUYV: return CAPTURE_FORMAT_YUYV;
+	case V4L2_PIX_FMT_MJPEG: return CAPTURE_FORMAT_MJPEG;
+	case V4L2_PIX_FMT_NV12: return CAPTURE_FORMAT_NV12;
+	default: return CAPTURE_FORMAT_AUTO;
+	}
+}
+
+static uint32_t to_fourcc(enum capture_format f)
+{
+	switch (f) {
+	case CAPTURE_FORMAT_YUYV: return V4L2_PIX_FMT_YUYV;
+	case CAPTURE_FORMAT_MJPEG: return V4L2_PIX_FMT_MJPEG;
+	case CAPTURE_FORMAT_NV12: return V4L2_PIX_FMT_NV12;
 	default: return 0;
 	}
 }
 
-/* The best native format for the wanted size; 0 if none is supported. */
-static uint32_t pick_format(struct v4l2 *v, int w, int h)
+/* The device's native formats in its order, as capture formats; how many. */
+static size_t list_native(struct v4l2 *v, enum capture_format *out, size_t max)
 {
 	struct v4l2_fmtdesc d = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
-	uint32_t best = 0;
-	int big = (long)w * h > 640L * 480, best_rank = 0;
 
-	for (d.index = 0; xioctl(v->fd, VIDIOC_ENUM_FMT, &d) == 0; d.index++) {
-		int rank = d.flags & V4L2_FMT_FLAG_EMULATED ? 0 : format_rank(d.pixelformat, big);
-		if (rank > best_rank) {
-			best_rank = rank;
-			best = d.pixelformat;
-		}
-	}
-	return best;
+	for (d.index = 0; d.index < max && xioctl(v->fd, VIDIOC_ENUM_FMT, &d) == 0; d.index++)
+		out[d.index] = d.flags & V4L2_FMT_FLAG_EMULATED ? CAPTURE_FORMAT_AUTO
+								: from_fourcc(d.pixelformat);
+	return d.index;
 }
 
-static int set_format(struct v4l2 *v, int w, int h, char *err, size_t errlen)
+/* "YU12 RGB3 ...": the formats the device lists, for a message. */
+static void list_formats(struct v4l2 *v, char *buf, size_t len)
+{
+	struct v4l2_fmtdesc d = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	size_t n = 0;
+	char name[5];
+
+	buf[0] = 0;
+	for (d.index = 0; n + 6 < len && xioctl(v->fd, VIDIOC_ENUM_FMT, &d) == 0; d.index++) {
+		fourcc_str(d.pixelformat, name);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? " " : "", name);
+	}
+	if (!n)
+		snprintf(buf, len, "nothing");
+}
+
+/* Bytes a row at least, for the formats whose rows are read. */
+static int min_bytesperline(uint32_t fourcc, int w)
+{
+	return fourcc == V4L2_PIX_FMT_YUYV ? 2 * w : (fourcc == V4L2_PIX_FMT_NV12 ? w : 0);
+}
+
+static int set_format(struct v4l2 *v, int w, int h, enum capture_format want, char *err,
+		      size_t errlen)
 {
 	struct v4l2_format f = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
-	char name[5];
+	enum capture_format listed[MAX_FORMATS];
+	size_t n = list_native(v, listed, MAX_FORMATS);
+	char name[5], asked[5], offered[128];
 	int r;
 
-	v->fourcc = pick_format(v, w, h);
+	capture_format_list(listed, n, v->offered, sizeof(v->offered));
+	v->fourcc = to_fourcc(capture_format_choose(listed, n, w, h, want));
 	if (!v->fourcc) {
-		snprintf(err, errlen, "%s: offers none of MJPEG, YUYV, NV12", v->path);
+		list_formats(v, offered, sizeof(offered));
+		snprintf(err, errlen, "%s: offers none of MJPEG, YUYV, NV12 (it lists: %s)",
+			 v->path, offered);
 		return -EINVAL;
 	}
 	f.fmt.pix.width = (uint32_t)w;
@@ -159,16 +221,22 @@ static int set_format(struct v4l2 *v, int w, int h, char *err, size_t errlen)
 	r = xioctl(v->fd, VIDIOC_S_FMT, &f);
 	if (r < 0)
 		return ioctl_fail(v, "VIDIOC_S_FMT", r, err, errlen);
-	if (f.fmt.pix.pixelformat != v->fourcc || f.fmt.pix.width < 16 || f.fmt.pix.height < 16 ||
-	    f.fmt.pix.width > 8192 || f.fmt.pix.height > 8192) {
+	/* the driver may answer with another format: fine if it is one we take */
+	if (from_fourcc(f.fmt.pix.pixelformat) == CAPTURE_FORMAT_AUTO || f.fmt.pix.width < 16 ||
+	    f.fmt.pix.height < 16 || f.fmt.pix.width > 8192 || f.fmt.pix.height > 8192) {
 		fourcc_str(f.fmt.pix.pixelformat, name);
-		snprintf(err, errlen, "%s: driver chose %s %ux%u", v->path, name,
-			 f.fmt.pix.width, f.fmt.pix.height);
+		fourcc_str(v->fourcc, asked);
+		snprintf(err, errlen, "%s: asked for %s %dx%d, the driver set %s %ux%u", v->path,
+			 asked, w, h, name, f.fmt.pix.width, f.fmt.pix.height);
 		return -EINVAL;
 	}
+	v->fourcc = f.fmt.pix.pixelformat;
+	v->fallback = want != CAPTURE_FORMAT_AUTO && from_fourcc(v->fourcc) != want;
 	v->width = (int)f.fmt.pix.width;
 	v->height = (int)f.fmt.pix.height;
 	v->bytesperline = (int)f.fmt.pix.bytesperline;
+	if (v->bytesperline < min_bytesperline(v->fourcc, v->width))
+		v->bytesperline = min_bytesperline(v->fourcc, v->width);
 	return 0;
 }
 
@@ -233,14 +301,15 @@ static int open_device(struct capture *c, struct v4l2 *v, char *err, size_t errl
 	int w = c->want.width ? c->want.width : 640, h = c->want.height ? c->want.height : 480;
 	int r;
 
-	v->fd = v4l2_open(v->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	v->fd = open_native(v->path);
 	if (v->fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s", v->path, strerror(errno));
+		r = v->fd;
+		v->fd = -1;
+		snprintf(err, errlen, "%s: cannot open: %s", v->path, strerror(-r));
 		return r;
 	}
 	r = check_caps(v, err, errlen);
-	r = r ? r : set_format(v, w, h, err, errlen);
+	r = r ? r : set_format(v, w, h, c->want.format, err, errlen);
 	if (r == 0)
 		set_rate(v, c);
 	r = r ? r : map_and_stream(v, err, errlen);
@@ -267,10 +336,7 @@ static int convert(struct v4l2 *v, const uint8_t *src, size_t used, struct captu
 			       v->bytesperline, f->rgba, f->stride, w, h);
 		break;
 	case V4L2_PIX_FMT_MJPEG:
-		if (tjDecompress2(v->tj, src, (unsigned long)used, f->rgba, w, f->stride, h,
-				  TJPF_RGBA, 0) != 0 && tjGetErrorCode(v->tj) == TJERR_FATAL)
-			return -EBADMSG;
-		break;
+		return capture_mjpeg_decode(v->tj, src, used, w, h, f->rgba, f->stride);
 	}
 	return r ? -EINVAL : 0;
 }
@@ -289,6 +355,25 @@ static int lost(struct capture *c, struct v4l2 *v, int r, char *err, size_t errl
 	v->next_reopen_ns = capture_now_ns() + REOPEN_NS;
 	(void)c;
 	return -ENODEV;
+}
+
+/* The stream broke but the device stays (a fatal streaming error, a buffer
+ * the driver would not take back): closed like a lost camera and opened
+ * again by the next read, at most once a second. */
+static int stream_failed(struct v4l2 *v, const char *call, int r, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s: %s; restarting the stream", v->path, call, strerror(-r));
+	close_device(v);
+	v->lost = 1;
+	v->next_reopen_ns = capture_now_ns() + REOPEN_NS;
+	return -EIO;
+}
+
+/* A refused VIDIOC_DQBUF or VIDIOC_QBUF: the device is gone, or its stream. */
+static int queue_failed(struct capture *c, struct v4l2 *v, const char *call, int r, char *err,
+			size_t errlen)
+{
+	return r == -ENODEV ? lost(c, v, r, err, errlen) : stream_failed(v, call, r, err, errlen);
 }
 
 /* Waits for a buffer or an interrupt: 0 ready, -EINTR, -EAGAIN (timeout). */
@@ -330,7 +415,7 @@ static int cam_read(struct capture *c, struct capture_frame *f, char *err, size_
 {
 	struct v4l2 *v = c->priv;
 	struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP };
-	int r;
+	int r, q;
 
 	if (v->lost && (r = try_reopen(c, v, err, errlen)) < 0)
 		return r;
@@ -342,18 +427,24 @@ static int cam_read(struct capture *c, struct capture_frame *f, char *err, size_
 		if (r == 0)
 			break;
 		if (r != -EAGAIN)
-			return lost(c, v, r, err, errlen);
+			return queue_failed(c, v, "VIDIOC_DQBUF", r, err, errlen);
 	}
 	if (b.index >= v->n_bufs || b.flags & V4L2_BUF_FLAG_ERROR) {
-		requeue(v, &b);
-		snprintf(err, errlen, "%s: frame %u: the driver flagged it broken", v->path, b.sequence);
+		r = requeue(v, &b);
+		if (r < 0)
+			return queue_failed(c, v, "VIDIOC_QBUF", r, err, errlen);
+		/* (its sequence number may be 0: vivid's is) */
+		snprintf(err, errlen, "%s: a frame the driver flagged broken (V4L2_BUF_FLAG_ERROR)",
+			 v->path);
 		return -EBADMSG;
 	}
-	r = convert(v, v->bufs[b.index].start, b.bytesused, f);
+	r = f->rgba ? convert(v, v->bufs[b.index].start, b.bytesused, f) : 0;
 	f->sequence = b.sequence;
 	f->timestamp_ns = capture_now_ns();
-	if (requeue(v, &b) < 0 && r == 0)
-		return lost(c, v, -ENODEV, err, errlen);
+	/* a buffer not queued again is lost to the stream, which would starve */
+	q = requeue(v, &b);
+	if (q < 0)
+		return queue_failed(c, v, "VIDIOC_QBUF", q, err, errlen);
 	if (r < 0)
 		snprintf(err, errlen, "%s: frame %u: corrupt %s data (%u bytes)", v->path, b.sequence,
 			 c->info.format, b.bytesused);
@@ -373,19 +464,32 @@ static void cam_destroy(struct capture *c)
 	free(v);
 }
 
+/* Closed as if lost, with the reopen due at once. */
+static void cam_release(struct capture *c)
+{
+	struct v4l2 *v = c->priv;
+
+	if (v->lost)
+		return;
+	close_device(v);
+	v->lost = 1;
+	v->next_reopen_ns = 0;
+}
+
 static const struct capture_impl cam_impl = {
 	.read = cam_read,
 	.destroy = cam_destroy,
+	.release = cam_release,
 };
 
 int capture_v4l2_probe(const char *path)
 {
 	struct v4l2_capability cap;
 	uint32_t caps;
-	int fd = v4l2_open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC), r;
+	int fd = open_native(path), r;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	r = xioctl(fd, VIDIOC_QUERYCAP, &cap);
 	v4l2_close(fd);
 	if (r < 0)
@@ -422,6 +526,9 @@ int capture_v4l2_open(struct capture *c, const char *path, char *err, size_t err
 	c->info.height = v->height;
 	snprintf(c->info.name, sizeof(c->info.name), "%.63s", path);
 	fourcc_str(v->fourcc, c->info.format);
+	c->info.camera = 1;
+	c->info.format_fallback = v->fallback;
+	snprintf(c->info.offered, sizeof(c->info.offered), "%s", v->offered);
 	return 0;
 fail:
 	cam_destroy(c);

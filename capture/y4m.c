@@ -4,6 +4,9 @@
  * "FRAME[ params]\n" and the planes. Chroma 420 (any siting), 422, 444 and
  * mono are converted with libyuv. A broken frame header is reported and
  * skipped by resynchronising on the next "FRAME" tag.
+ *
+ * A wanted size other than the file's scales the frames to it (libyuv); the
+ * rate is always the file's own (a wanted rate is not applied).
  */
 #include "capture-priv.h"
 
@@ -25,6 +28,8 @@ struct y4m {
 	enum y4m_chroma chroma;
 	size_t frame_bytes;
 	uint8_t *buf;
+	int w, h;              /* the file's frame size (info: the size delivered) */
+	uint8_t *scaled;       /* the planes scaled to info's size; NULL: not scaled */
 	char path[4096];
 };
 
@@ -108,9 +113,11 @@ static size_t frame_size(enum y4m_chroma ch, int w, int h)
 	}
 }
 
-static void convert(const struct y4m *y, int w, int h, uint8_t *dst, int stride)
+/* The w x h planes at py (y->buf, or y->scaled) to RGBA. */
+static void convert(const struct y4m *y, const uint8_t *py, int w, int h, uint8_t *dst,
+		    int stride)
 {
-	const uint8_t *py = y->buf, *pu, *pv;
+	const uint8_t *pu, *pv;
 	int cw = (w + 1) / 2;
 
 	switch (y->chroma) {
@@ -173,6 +180,43 @@ static int read_frame_header(struct capture *c, struct y4m *y, char *err, size_t
 	return -EBADMSG;
 }
 
+/* Scales the planes of the frame read (y->buf) into y->scaled, w x h. */
+static void scale_planes(const struct y4m *y, int w, int h)
+{
+	int sw = y->w, sh = y->h, scw = (sw + 1) / 2, dcw = (w + 1) / 2;
+	int sch = (sh + 1) / 2, dch = (h + 1) / 2;
+	const uint8_t *src = y->buf, *su = src + (size_t)sw * sh;
+	uint8_t *dst = y->scaled, *du = dst + (size_t)w * h;
+
+	switch (y->chroma) {
+	case Y4M_420:
+		I420Scale(src, sw, su, scw, su + (size_t)scw * sch, scw, sw, sh, dst, w, du, dcw,
+			  du + (size_t)dcw * dch, dcw, w, h, kFilterBox);
+		break;
+	case Y4M_422:
+		I422Scale(src, sw, su, scw, su + (size_t)scw * sh, scw, sw, sh, dst, w, du, dcw,
+			  du + (size_t)dcw * h, dcw, w, h, kFilterBox);
+		break;
+	case Y4M_444:
+		I444Scale(src, sw, su, sw, su + (size_t)sw * sh, sw, sw, sh, dst, w, du, w,
+			  du + (size_t)w * h, w, w, h, kFilterBox);
+		break;
+	case Y4M_MONO:
+		ScalePlane(src, sw, sw, sh, dst, w, w, h, kFilterBox);
+		break;
+	}
+}
+
+/* Converts the frame read into f, scaled to the size delivered. */
+static void deliver(const struct capture *c, const struct y4m *y, struct capture_frame *f)
+{
+	int w = c->info.width, h = c->info.height;
+
+	if (y->scaled)
+		scale_planes(y, w, h);
+	convert(y, y->scaled ? y->scaled : y->buf, w, h, f->rgba, f->stride);
+}
+
 static int y4m_read(struct capture *c, struct capture_frame *f, char *err, size_t errlen)
 {
 	struct y4m *y = c->priv;
@@ -188,7 +232,8 @@ static int y4m_read(struct capture *c, struct capture_frame *f, char *err, size_
 	r = capture_pace(c);
 	if (r < 0)
 		return r;
-	convert(y, c->info.width, c->info.height, f->rgba, f->stride);
+	if (f->rgba)
+		deliver(c, y, f);
 	f->sequence = c->frames;
 	f->timestamp_ns = capture_now_ns();
 	return 0;
@@ -203,7 +248,31 @@ static void y4m_destroy(struct capture *c)
 	if (y->own && y->f)
 		fclose(y->f);
 	free(y->buf);
+	free(y->scaled);
 	free(y);
+}
+
+/* A wanted size (--size) other than the file's: frames are scaled to it. */
+static int set_size(struct capture *c, struct y4m *y, char *err, size_t errlen)
+{
+	int w = c->want.width, h = c->want.height;
+
+	y->w = c->info.width;
+	y->h = c->info.height;
+	if (w <= 0 || h <= 0 || (w == y->w && h == y->h))
+		return 0;
+	if (w > Y4M_MAX_SIDE || h > Y4M_MAX_SIDE) {
+		snprintf(err, errlen, "%s: cannot scale to %dx%d", y->path, w, h);
+		return -EINVAL;
+	}
+	y->scaled = malloc(frame_size(y->chroma, w, h));
+	if (!y->scaled) {
+		snprintf(err, errlen, "%s: out of memory", y->path);
+		return -ENOMEM;
+	}
+	c->info.width = w;
+	c->info.height = h;
+	return 0;
 }
 
 static const struct capture_impl y4m_impl = {
@@ -245,6 +314,10 @@ int capture_y4m_open(struct capture *c, const char *path, char *err, size_t errl
 		r = -ENOMEM;
 		goto fail;
 	}
+	r = set_size(c, y, err, errlen);
+	if (r < 0)
+		goto fail;
+	c->info.file = 1;
 	snprintf(c->info.name, sizeof(c->info.name), "y4m:%.59s", y->path);
 	snprintf(c->info.format, sizeof(c->info.format), "%s", chroma_names[y->chroma]);
 	return 0;

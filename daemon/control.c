@@ -12,7 +12,7 @@
  * changes whenever it is freed, so a reply for a client that went away
  * while its request ran is dropped rather than sent to a newcomer.
  */
-#include "control.h"
+#include "control-priv.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -141,9 +141,7 @@ void control_reply_error(struct json_writer *w, const char *fmt, ...)
 	json_put_string(w, "error", msg);
 }
 
-/* A whole reply line into buf: the handler's object, or an error when it
- * did not fit. Returns its length. */
-static size_t finish_reply(struct json_writer *w, char *buf, size_t cap)
+size_t control_finish_reply(struct json_writer *w, char *buf, size_t cap)
 {
 	int n = json_writer_finish(w);
 
@@ -217,29 +215,41 @@ static void reply_local(struct control *c, struct client *cl, const char *msg)
 	pthread_mutex_lock(&c->lock);
 	json_writer_init(&w, cl->out, sizeof(cl->out));
 	control_reply_error(&w, "%s", msg);
-	cl->out_len = finish_reply(&w, cl->out, sizeof(cl->out));
+	cl->out_len = control_finish_reply(&w, cl->out, sizeof(cl->out));
 	cl->out_off = 0;
 	cl->state = C_WRITING;
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void handle_line(struct control *c, struct client *cl, char *line, size_t len)
+int control_parse_line(const char *line, size_t len, struct json_object *req,
+		       char *why, size_t whylen)
 {
-	char why[128], msg[160];
+	char reason[128];
 
 	while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
 		len--;
 	if (len == 0)
-		return;
-	if (json_parse(line, len, &cl->req, why, sizeof(why)) < 0) {
-		snprintf(msg, sizeof(msg), "bad request: %s", why);
-		reply_local(c, cl, msg);
-		return;
+		return 0;
+	if (json_parse(line, len, req, reason, sizeof(reason)) < 0) {
+		snprintf(why, whylen, "bad request: %s", reason);
+		return -EINVAL;
 	}
-	if (!json_get_string(&cl->req, "cmd")) {
-		reply_local(c, cl, "bad request: no \"cmd\" string");
-		return;
+	if (!json_get_string(req, "cmd")) {
+		snprintf(why, whylen, "bad request: no \"cmd\" string");
+		return -EINVAL;
 	}
+	return 1;
+}
+
+static void handle_line(struct control *c, struct client *cl, const char *line, size_t len)
+{
+	char why[160];
+	int r = control_parse_line(line, len, &cl->req, why, sizeof(why));
+
+	if (r < 0)
+		reply_local(c, cl, why);
+	if (r <= 0)
+		return;
 	pthread_mutex_lock(&c->lock);
 	cl->state = C_QUEUED;
 	pthread_mutex_unlock(&c->lock);
@@ -555,7 +565,7 @@ int control_dispatch(struct control *c, control_handler_fn handler, void *ud)
 		struct json_writer w;
 		json_writer_init(&w, c->work_out, sizeof(c->work_out));
 		handler(ud, &c->work_req, &w);
-		size_t len = finish_reply(&w, c->work_out, sizeof(c->work_out));
+		size_t len = control_finish_reply(&w, c->work_out, sizeof(c->work_out));
 		pthread_mutex_lock(&c->lock);
 		if (cl->id == id && cl->state == C_RUNNING) {
 			memcpy(cl->out, c->work_out, len);

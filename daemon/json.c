@@ -345,22 +345,32 @@ static void append(struct json_writer *w, const char *s, size_t n)
 	w->buf[w->len] = 0;
 }
 
+/* A string as JSON: escaped, and valid UTF-8 whatever it holds (a byte
+ * that starts no well-formed sequence, such as what is left of a character
+ * cut by snprintf, is written as U+FFFD). */
 static void append_quoted(struct json_writer *w, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
 	char esc[8];
+	int n;
 
 	append(w, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
+	for (; p < end; p += n) {
+		n = 1;
+		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
-			esc[1] = (char)ch;
+			esc[1] = (char)*p;
 			append(w, esc, 2);
-		} else if (ch < 0x20 || ch == 0x7F) {
-			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+		} else if (*p < 0x20 || *p == 0x7F) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
 			append(w, esc, 6);
+		} else if (*p < 0x80) {
+			append(w, (const char *)p, 1);
+		} else if ((n = utf8_len(p, end)) > 0) {
+			append(w, (const char *)p, (size_t)n);
 		} else {
-			append(w, s, 1);
+			n = 1;
+			append(w, "\\ufffd", 6);
 		}
 	}
 	append(w, "\"", 1);

@@ -53,6 +53,8 @@ struct json_writer {
 };
 
 void json_writer_init(struct json_writer *w, char *buf, size_t cap);
+/* Keys and values are written as valid UTF-8: a byte of value (or key)
+ * that is not part of a well-formed sequence becomes U+FFFD. */
 void json_put_string(struct json_writer *w, const char *key, const char *value);
 void json_put_int(struct json_writer *w, const char *key, long long value);
 /* Non-finite values are written as null. */

@@ -4,15 +4,29 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "configfile.h"
+#include "doctor.h"
 #include "log.h"
 #include "model.h"
 #include "options.h"
 #include "pipeline.h"
 #include "service.h"
+
+/* --doctor: 0 when the set-up is fine, 1 when it has problems. */
+static int doctor(FILE *out)
+{
+#if HAVE_V4L2
+	return doctor_run(out) > 0 ? 1 : 0;
+#else
+	fprintf(out, "facetd: built without V4L2 (-Dv4l2=disabled): nothing to check\n");
+	return 1;
+#endif
+}
 
 static struct model *load_model(const struct options *o)
 {
@@ -35,12 +49,21 @@ static struct model *load_model(const struct options *o)
 	return m;
 }
 
+static enum capture_format camera_format(const char *name)
+{
+	enum capture_format f = CAPTURE_FORMAT_AUTO;
+
+	capture_format_parse(name, &f); /* the option table took only these names */
+	return f;
+}
+
 static void pipeline_config_from(const struct options *o, struct pipeline_config *c)
 {
 	*c = (struct pipeline_config){
 		.source = o->source,
 		.capture = { .width = o->width, .height = o->height, .fps_num = o->fps,
-			     .fps_den = o->fps ? 1 : 0, .realtime = !o->no_pacing },
+			     .fps_den = o->fps ? 1 : 0, .realtime = !o->no_pacing,
+			     .format = camera_format(o->format) },
 		.n_outputs = o->n_outputs,
 		.res = o->res,
 		.refine = o->refine,
@@ -61,6 +84,12 @@ static void pipeline_config_from(const struct options *o, struct pipeline_config
 	}
 	for (int i = 0; i < o->n_outputs; i++)
 		c->outputs[i] = o->outputs[i];
+	/* On demand: the first virtual camera decides, unless a window shows. */
+	for (int i = 0; i < o->n_outputs && !o->no_on_demand && !o->preview; i++)
+		if (strncmp(o->outputs[i], "v4l2:", 5) == 0) {
+			c->demand_path = o->outputs[i] + 5;
+			break;
+		}
 }
 
 /* Says what runs; "auto" without a camera is worth a warning. */
@@ -147,23 +176,66 @@ static struct config *load_config(const struct options *cli, struct options *o)
 	return conf;
 }
 
-static void report(struct pipeline *p, const struct options *o)
+/* Writes text and a newline to path: "-" is stdout; a new or regular file
+ * is written as path.tmp and renamed, so that it is whole or absent; any
+ * other path (a symbolic link, /dev/stderr, a pipe) is written through, as
+ * a rename would replace the link or device node itself. */
+static int write_text(const char *path, const char *text)
+{
+	char tmp[4096];
+	struct stat sb;
+	int direct, r = 0;
+	FILE *f;
+
+	if (strcmp(path, "-") == 0) {
+		printf("%s\n", text);
+		return fflush(stdout) == 0 ? 0 : -errno;
+	}
+	direct = lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(direct ? path : tmp, "we");
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%s\n", text) < 0 || fflush(f) != 0 || (!direct && fsync(fileno(f)) != 0))
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (!direct && r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (!direct && r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* Logs the figures, and writes them as JSON where --stats-json says.
+ * Returns 0, or -1 when they could not be written. */
+static int report(struct pipeline *p, const struct options *o)
 {
 	struct pipeline_stats st;
 	char json[2048];
+	const char *why;
+	int r;
 
 	pipeline_get_stats(p, &st);
-	log_info("%s %dx%d: %llu frames captured, %llu inferred, %llu written, %llu dropped; "
-		 "inference %.1f fps, latency p50 %.1f ms", st.source, st.width, st.height,
-		 (unsigned long long)st.captured, (unsigned long long)st.inferred,
+	why = pipeline_stop_reason_name(st.stop_reason);
+	log_info("%s %dx%d (stopped: %s): %llu frames captured, %llu inferred, %llu written, "
+		 "%llu dropped; inference %.1f fps, latency p50 %.1f ms", st.source, st.width,
+		 st.height, why ? why : "running", (unsigned long long)st.captured,
+		 (unsigned long long)st.inferred,
 		 (unsigned long long)st.written,
 		 (unsigned long long)(st.dropped_stale + st.dropped_capture), st.fps_inference,
 		 st.latency_ms_p50);
-	if (o->stats_json) {
-		pipeline_stats_json(&st, json, sizeof(json));
-		printf("%s\n", json);
-		fflush(stdout);
+	if (!o->stats_json)
+		return 0;
+	if (pipeline_stats_json(&st, json, sizeof(json)) < 0) {
+		log_err("--stats-json: the figures do not fit in %zu bytes", sizeof(json));
+		return -1;
 	}
+	r = write_text(o->stats_json, json);
+	if (r < 0)
+		log_err("--stats-json: cannot write %s: %s", o->stats_json, strerror(-r));
+	return r < 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -175,10 +247,12 @@ int main(int argc, char **argv)
 	struct model *m;
 	sigset_t sigs;
 	char err[1024];
-	int r, sig;
+	int r, sig, written = 0;
 
 	options_defaults(&cli);
 	r = options_parse(&cli, argc, argv, stdout, stderr);
+	if (r == OPTIONS_DOCTOR)
+		return doctor(stdout);
 	if (r != OPTIONS_RUN)
 		return r < 0 ? 2 : 0;
 	sp.config = load_config(&cli, &o);
@@ -204,11 +278,11 @@ int main(int argc, char **argv)
 	sig = run_until_done(s, &sigs);
 	if (sig > 0)
 		log_info("%s: stopping", strsignal(sig));
-	service_stop(s);
+	service_stop(s, sig > 0 ? PIPELINE_STOP_SIGNAL : PIPELINE_STOP_REQUESTED);
 	if (service_pipeline(s))
-		report(service_pipeline(s), service_options(s));
+		written = report(service_pipeline(s), service_options(s));
 	service_destroy(s);
 	model_free(m);
 	config_destroy(sp.config);
-	return sig < 0 ? 1 : 0;
+	return sig < 0 || written < 0 ? 1 : 0;
 }

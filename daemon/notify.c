@@ -100,7 +100,7 @@ int notify_watchdog_tick(struct notify_watchdog *w, const struct notify_progress
 	w->seen = *p;
 	if (w->interval_ns <= 0 || now_ns - w->last_ping_ns < w->interval_ns)
 		return 0;
-	if (w->moved_ns[0] <= w->last_ping_ns || w->moved_ns[1] <= w->last_ping_ns)
+	if (!p->idle && (w->moved_ns[0] <= w->last_ping_ns || w->moved_ns[1] <= w->last_ping_ns))
 		return 0;
 	r = notify_send("WATCHDOG=1");
 	w->last_ping_ns = now_ns;

@@ -44,6 +44,8 @@ uint64_t notify_watchdog_usec(void);
 struct notify_progress {
 	uint64_t capture;    /* frames the capture thread turned over */
 	uint64_t inference;  /* frames the inference thread turned over */
+	int idle;            /* nothing is due to move (the camera is released on
+			      * demand): the interval alone decides */
 };
 
 struct notify_watchdog {
@@ -58,7 +60,7 @@ void notify_watchdog_init(struct notify_watchdog *w, uint64_t usec, int64_t now_
 
 /* Call often (at least a few times per interval) with the counters: sends
  * WATCHDOG=1 when an interval has passed since the last ping and both
- * counters moved since. Returns 1 when it pinged, 0 when not, or the
+ * counters moved since (or p->idle). Returns 1 when it pinged, 0 when not, or the
  * negative errno of sending. */
 int notify_watchdog_tick(struct notify_watchdog *w, const struct notify_progress *p,
 			 int64_t now_ns);

@@ -14,6 +14,8 @@ enum opt_kind {
 	OPT_ACTION,    /* --help, --version: no field */
 	OPT_INT,
 	OPT_STRING,
+	OPT_CHOICE,    /* a string field, one of the words of choices */
+	OPT_PATH,      /* a string field: a file to write, - for stdout */
 	OPT_LEVEL,
 	OPT_OUTPUT,
 	OPT_SIZE,
@@ -28,6 +30,7 @@ struct opt_def {
 	int lo, hi;        /* OPT_INT range; a value outside it means unset */
 	size_t offset;     /* into struct options */
 	enum options_when when;
+	const char *const *choices; /* OPT_CHOICE: the words taken, NULL-terminated */
 };
 
 #define OFF(f) offsetof(struct options, f)
@@ -35,6 +38,8 @@ struct opt_def {
 #define START OPTIONS_AT_START
 #define RESTART OPTIONS_RESTART
 #define LIVE OPTIONS_LIVE
+
+static const char *const camera_formats[] = { "auto", "yuyv", "mjpeg", "nv12", NULL };
 
 static const struct opt_def opt_table[] = {
 	{ "source", 's', OPT_STRING, "SPEC", "frames from: auto (the first camera, else synthetic; default), v4l2:DEVICE, y4m:PATH (- = stdin), synthetic", 0, 0, OFF(source), RESTART },
@@ -45,8 +50,10 @@ static const struct opt_def opt_table[] = {
 	{ "tint-hair", 'H', OPT_STRING, "RRGGBB", "recolor: the hair tint (default b87333)", 0, 0, OFF(tint_hair), LIVE },
 	{ "tint-lips", 'K', OPT_STRING, "RRGGBB", "recolor: the lip tint (default d05a78)", 0, 0, OFF(tint_lips), LIVE },
 	{ "size", 'S', OPT_SIZE, "WxH", "capture size wanted (default: the source's own)", 0, 0, 0, RESTART },
-	{ "fps", 'F', OPT_INT, "N", "capture frame rate wanted, 1..240 (default: the source's own)", 1, 240, OFF(fps), RESTART },
+	{ "fps", 'F', OPT_INT, "N", "capture frame rate wanted, 1..240 (default: the source's own; files play at theirs)", 1, 240, OFF(fps), RESTART },
+	{ "format", 'f', OPT_CHOICE, "FMT", "camera pixel format: yuyv, mjpeg or nv12 (default auto: YUYV up to 640x480, MJPEG above); a camera without it falls back to auto, with a warning", 0, 0, OFF(format), RESTART, camera_formats },
 	{ "no-pacing", 'P', OPT_BOOL, NULL, "file and synthetic sources as fast as read, not at their rate", 0, 0, OFF(no_pacing), RESTART },
+	{ "no-on-demand", 'D', OPT_BOOL, NULL, "keep the camera open while no application reads the v4l2 output (default: release it)", 0, 0, OFF(no_on_demand), RESTART },
 	{ "frames", 'n', OPT_INT, "N", "stop after N output frames (default: run until stopped)", 1, 1 << 30, OFF(frames), START },
 	{ "model", 'm', OPT_STRING, "PATH", "weights file (default: the shipped default model)", 0, 0, OFF(model), START },
 	{ "res", 'r', OPT_INT, "N", "encoder input side in pixels, 96..256 (default 128)", 96, 256, OFF(res), LIVE },
@@ -54,7 +61,7 @@ static const struct opt_def opt_table[] = {
 	{ "refine", 'R', OPT_INT, "STEP", "boundary refinement step, 1 = dense decoding (default 4)", 1, 64, OFF(refine), LIVE },
 	{ "smoothing", 'T', OPT_INT, "PCT", "temporal smoothing of the parts, 0 (off)..95 (default 50)", 0, 95, OFF(smoothing), LIVE },
 	{ "alpha", 'a', OPT_INT, "PCT", "opacity of the coloured parts, 0..100 (default 55)", 0, 100, OFF(alpha), LIVE },
-	{ "stats-json", 'j', OPT_BOOL, NULL, "print the run's figures as one JSON line at exit", 0, 0, OFF(stats_json), LIVE },
+	{ "stats-json", 'j', OPT_PATH, "PATH", "write the run's figures as one JSON object to PATH at exit (- = stdout)", 0, 0, OFF(stats_json), LIVE },
 	{ "preview", 'p', OPT_BOOL, NULL, "show the preview window (keys: o m l f e + - ] [ s q)", 0, 0, OFF(preview), RESTART },
 	{ "screenshot", 'w', OPT_STRING, "PATH", "with --preview: save the window as PNG at exit", 0, 0, OFF(screenshot), START },
 	{ "log-level", 'l', OPT_LEVEL, "LEVEL", "error, warning, info or debug (default info)", 0, 0, OFF(log_level), LIVE },
@@ -63,6 +70,7 @@ static const struct opt_def opt_table[] = {
 	{ "control", 'C', OPT_STRING, "PATH", "control socket (default $RUNTIME_DIRECTORY/control or $XDG_RUNTIME_DIR/facetd/control)", 0, 0, OFF(control), START },
 	{ "help", 'h', OPT_ACTION, NULL, "print this help and exit", 0, 0, 0, CLI },
 	{ "version", 'V', OPT_ACTION, NULL, "print the version and exit", 0, 0, 0, CLI },
+	{ "doctor", 'X', OPT_ACTION, NULL, "check the virtual-camera set-up, print the fixes, and exit", 0, 0, 0, CLI },
 };
 
 #define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -78,6 +86,7 @@ void options_defaults(struct options *o)
 		.alpha = 55,
 		.smoothing = 50,
 		.effect = "parts",
+		.format = "auto",
 		.output_format = "yuyv",
 		.log_level = LOG_LVL_INFO,
 	};
@@ -149,6 +158,41 @@ static int parse_bool(const char *arg, int *out, char *msg, size_t len)
 	return -EINVAL;
 }
 
+/* Stores the table's own word, which outlives arg. */
+static int parse_choice(const struct opt_def *d, const char *arg, const char **out, char *msg,
+			size_t len)
+{
+	size_t n, i;
+
+	for (i = 0; d->choices[i]; i++)
+		if (strcmp(arg, d->choices[i]) == 0) {
+			*out = d->choices[i];
+			return 0;
+		}
+	n = (size_t)snprintf(msg, len, "'%s' is not", arg);
+	for (size_t j = 0; j < i && n < len; j++)
+		n += (size_t)snprintf(msg + n, len - n, "%s%s", j == 0 ? " " : j + 1 < i ? ", " : " or ",
+				      d->choices[j]);
+	return -EINVAL;
+}
+
+/* A file to write, or - for stdout. Another value that starts with '-' is
+ * an option taken for the path (--stats-json used to be a flag). */
+static int parse_path(const char *arg, const char **out, char *msg, size_t len)
+{
+	if (!*arg) {
+		snprintf(msg, len, "empty value");
+		return -EINVAL;
+	}
+	if (arg[0] == '-' && arg[1]) {
+		snprintf(msg, len, "'%s' is an option, not a PATH (- for stdout, ./%s for that file)",
+			 arg, arg);
+		return -EINVAL;
+	}
+	*out = arg;
+	return 0;
+}
+
 static int add_output(struct options *o, const char *arg, char *msg, size_t len)
 {
 	if (!*arg) {
@@ -193,6 +237,10 @@ static int apply(struct options *o, const struct opt_def *d, const char *arg,
 		}
 		*(const char **)field(o, d) = arg;
 		return 0;
+	case OPT_CHOICE:
+		return parse_choice(d, arg, (const char **)field(o, d), msg, len);
+	case OPT_PATH:
+		return parse_path(arg, (const char **)field(o, d), msg, len);
 	case OPT_LEVEL:
 		if (log_level_parse(arg, (enum log_level *)field(o, d)) < 0) {
 			snprintf(msg, len, "'%s' is not error, warning, info or debug", arg);
@@ -243,7 +291,7 @@ int options_parse(struct options *o, int argc, char **argv, FILE *out, FILE *err
 {
 	struct option longopts[N_OPTS + 1];
 	char shortopts[2 * N_OPTS + 2], msg[256];
-	int c;
+	int c, doctor = 0;
 
 	build_getopt(longopts, shortopts + 1);
 	shortopts[0] = ':'; /* report a missing argument as ':' */
@@ -258,6 +306,10 @@ int options_parse(struct options *o, int argc, char **argv, FILE *out, FILE *err
 		if (c == 'V') {
 			fprintf(out, "facetd %s\n", FACETD_VERSION);
 			return OPTIONS_DONE;
+		}
+		if (c == 'X') {
+			doctor = 1;
+			continue;
 		}
 		if (c == '?' || c == ':' || !d) {
 			fprintf(err, "facetd: %s '%s' (see --help)\n",
@@ -274,7 +326,7 @@ int options_parse(struct options *o, int argc, char **argv, FILE *out, FILE *err
 		fprintf(err, "facetd: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -EINVAL;
 	}
-	return OPTIONS_RUN;
+	return doctor ? OPTIONS_DOCTOR : OPTIONS_RUN;
 }
 
 /* ---- the table as settings ---- */
@@ -357,6 +409,8 @@ int options_get(const struct options *o, size_t i, char *buf, size_t len)
 		n = snprintf(buf, len, "%d", v);
 		break;
 	case OPT_STRING:
+	case OPT_CHOICE:
+	case OPT_PATH:
 		if (!*(const char *const *)field(o, d))
 			return 1;
 		n = snprintf(buf, len, "%s", *(const char *const *)field(o, d));
@@ -414,6 +468,8 @@ static bool same(const struct options *a, const struct options *b, const struct 
 	case OPT_BOOL:
 		return *(const int *)field(a, d) == *(const int *)field(b, d);
 	case OPT_STRING:
+	case OPT_CHOICE:
+	case OPT_PATH:
 		return same_string(*(const char *const *)field(a, d), *(const char *const *)field(b, d));
 	case OPT_LEVEL:
 		return a->log_level == b->log_level;
@@ -446,6 +502,8 @@ static void copy_one(struct options *dst, const struct options *src, const struc
 		*(int *)field(dst, d) = *(const int *)field(src, d);
 		break;
 	case OPT_STRING:
+	case OPT_CHOICE:
+	case OPT_PATH:
 		*(const char **)field(dst, d) = *(const char *const *)field(src, d);
 		break;
 	case OPT_LEVEL:

@@ -31,7 +31,9 @@ struct options {
 	int refine;           /* boundary refinement step, 1 = dense */
 	int width, height;    /* wanted capture size; 0: the source's own */
 	int fps;              /* wanted capture rate; 0: the source's own */
+	const char *format;   /* camera pixel format: "auto", "yuyv", "mjpeg" or "nv12" */
 	int no_pacing;        /* file sources as fast as they are read */
+	int no_on_demand;     /* keep the camera open while nobody reads the virtual camera */
 	int alpha;            /* overlay opacity, percent */
 	int smoothing;        /* temporal smoothing, percent kept */
 	const char *effect;   /* effect spec (render.h effect_parse) */
@@ -39,7 +41,8 @@ struct options {
 	const char *output_labels; /* label-map stream; NULL: none */
 	const char *output_format; /* "yuyv" or "i420" */
 	int frames;           /* stop after this many output frames; 0: never */
-	int stats_json;       /* print the stats as JSON at exit */
+	const char *stats_json; /* write the stats as JSON here at exit ("-": stdout);
+				 * NULL: nowhere */
 	int preview;          /* show the SDL2 preview window */
 	const char *screenshot; /* with preview: window as PNG at exit */
 	enum log_level log_level;
@@ -59,6 +62,7 @@ enum options_when {
 enum options_result {
 	OPTIONS_RUN = 0,      /* go on and run */
 	OPTIONS_DONE = 1,     /* --help or --version answered */
+	OPTIONS_DOCTOR = 2,   /* --doctor: check the set-up instead of running */
 };
 
 void options_defaults(struct options *o);

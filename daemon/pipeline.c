@@ -1,11 +1,21 @@
 /* DESIGN
  *
- * Slots: NSLOTS frame buffers (RGBA + labels). Four SPSC rings move slot
- * indices:  free (inference -> capture), filled (capture -> inference),
- * done (inference -> output), back (output -> inference). The inference
- * thread is the hub that returns slots to the free ring, so each ring has
- * exactly one producer and one consumer. Each ring holds every slot, so a
- * push never fails.
+ * Slots: NSLOTS frame buffers (RGBA + labels). Five SPSC rings move slot
+ * indices: filled (capture -> inference), done (inference -> output),
+ * direct (capture -> output), and back to the capture thread free
+ * (inference -> capture: frames it dropped) and back (output -> capture).
+ * Each ring has exactly one producer and one consumer and holds every
+ * slot, so a push never fails.
+ *
+ * Every frame of a live source is shown: the capture thread hands a frame
+ * to the inference thread when that is free for it, and otherwise straight
+ * to the output thread, which composes it with the newest parts it has
+ * (the camera's rate is kept however slow the inference; the parts lag by
+ * the inference time, which the stats give as labels_age). The output
+ * never goes back in time: an inferred frame older than one already shown
+ * gives its parts only. A source read as fast as it goes (--no-pacing)
+ * hands every frame to the inference thread, which takes the newest: every
+ * frame shown is then parsed.
  *
  * Wake-ups go through eventfds (capture -> inference, output -> inference,
  * inference -> output); a thread waits in poll() with a timeout so that a
@@ -30,6 +40,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "json.h"
 #include "log.h"
 #include "render.h"
 #include "ring.h"
@@ -47,6 +58,7 @@ struct slot {
 	uint64_t sequence;
 	int64_t captured_ns;
 	int splash;        /* a "camera lost" frame: nothing to infer */
+	int direct;        /* not inferred: shown with the newest parts */
 	int box[4];        /* face crop x, y, w, h; w 0: whole frame */
 };
 
@@ -68,7 +80,6 @@ struct pipeline {
 	struct output *outs[PIPELINE_MAX_OUTPUTS]; /* output thread */
 	int width, height;
 	struct slot slots[NSLOTS];
-	uint8_t *scratch;             /* capture thread: frames with no slot */
 	uint8_t *composed;            /* output thread: the frame written out */
 	struct effect fx;             /* output thread */
 	struct effect_scratch fx_scratch; /* output thread */
@@ -82,8 +93,12 @@ struct pipeline {
 	int wake_infer, wake_output, wake_main;
 	pthread_t th_capture, th_infer, th_output;
 	int started;
+	int joined;                   /* owner thread: the threads are joined */
 	struct tracker track;
 	atomic_bool stop, capture_done, infer_done, output_done;
+	atomic_int stop_reason;       /* enum pipeline_stop_reason: the first recorded */
+	atomic_bool source_ended;     /* the capture thread met the end of the file */
+	atomic_uint_fast64_t unwritten; /* inferred frames the output thread let go (paused) */
 	atomic_uint_fast64_t captured, inferred, written, dropped_stale, dropped_capture;
 	atomic_uint_fast64_t capture_errors, output_errors, encode_us, decode_us;
 	atomic_int face_tracked;
@@ -98,6 +113,16 @@ struct pipeline {
 	char snap_path[4096];
 	int snap_result;
 	atomic_uint_fast64_t latency[LAT_BUCKETS];
+	atomic_uint_fast64_t labels_age[LAT_BUCKETS]; /* capture of the parts' frame to output */
+	struct ring direct;
+	bool live;                    /* frames come at their own pace: show every one */
+	atomic_bool infer_busy;       /* the inference thread holds a frame */
+	atomic_uint_fast64_t overtaken;
+	/* output thread: the newest parts and what was shown */
+	uint8_t *parts;               /* width * height labels */
+	int parts_box[4];
+	int64_t parts_ns;             /* capture time of their frame; 0: none yet */
+	int64_t shown_ns;             /* capture time of the last frame shown */
 	int64_t start_ns;
 	atomic_int debug_stall_ms;    /* pipeline_debug_stall() */
 	/* temporal smoothing and its measure; the inference thread's */
@@ -107,6 +132,14 @@ struct pipeline {
 	uint8_t *prev_labels;         /* labels of the previous inferred frame */
 	int prev_valid;
 	atomic_uint_fast64_t flicker_changed, flicker_pixels;
+	/* on demand (cfg.demand_path): the capture thread's, but for the atomics */
+	struct reader_watch *watch;
+	int wake_capture;             /* eventfd: a stop request ends the idle wait */
+	int64_t unread_since_ns;      /* no reader since; 0: there are readers */
+	int64_t read_since_ns;        /* readers since; 0: none */
+	int64_t next_scan_ns;
+	atomic_int readers;           /* -1: not watched */
+	atomic_bool released;
 };
 
 static int64_t now_ns(void)
@@ -137,7 +170,171 @@ static void wait_wake(int fd, int timeout_ms)
 	}
 }
 
+/* ---- stopping: any thread ---- */
+
+/* Why it stops: what was recorded (every stop request records a reason),
+ * else, once it finished by itself, what the flags tell. */
+static enum pipeline_stop_reason current_reason(struct pipeline *p)
+{
+	int why = atomic_load(&p->stop_reason);
+
+	if (why != PIPELINE_RUNNING)
+		return (enum pipeline_stop_reason)why;
+	if (atomic_load(&p->output_done))
+		return atomic_load(&p->source_ended) ? PIPELINE_STOP_SOURCE_ENDED
+						     : PIPELINE_STOP_ERROR;
+	return PIPELINE_RUNNING;
+}
+
+/* Records why it stops, unless a reason is known already. */
+static void record_stop(struct pipeline *p, enum pipeline_stop_reason why)
+{
+	enum pipeline_stop_reason known = current_reason(p);
+	int none = PIPELINE_RUNNING;
+
+	atomic_compare_exchange_strong(&p->stop_reason, &none,
+				       (int)(known != PIPELINE_RUNNING ? known : why));
+}
+
+static void stop_for(struct pipeline *p, enum pipeline_stop_reason why)
+{
+	record_stop(p, why);
+	pipeline_request_stop(p);
+}
+
 /* ---- capture thread ---- */
+
+static bool take_free(struct pipeline *p, uint32_t *idx);
+
+#define DEMAND_RESCAN_MS 5000 /* recount readers this often without events */
+#define DEMAND_LINGER_MS 3000
+/* A reader must stay this long: an application listing cameras (v4l2-ctl
+ * --info, a browser's device enumeration) opens each for a moment only. */
+#define DEMAND_CONFIRM_MS 200
+
+/* Recounts the readers when the node was opened or closed, or after
+ * DEMAND_RESCAN_MS (inotify merges events; other users' opens may be
+ * invisible to the scan but not to inotify), or when forced. */
+static void demand_update(struct pipeline *p, int64_t now, bool force)
+{
+	int events = reader_watch_drain(p->watch), n;
+
+	if (events == 0 && now < p->next_scan_ns && !force)
+		return;
+	n = reader_watch_count(p->watch);
+	p->next_scan_ns = now + (int64_t)DEMAND_RESCAN_MS * 1000000;
+	if (n < 0)
+		log_debug("%s: cannot count readers: %s", p->cfg.demand_path, strerror(-n));
+	else if (n != atomic_load(&p->readers))
+		log_debug("%s: %d reader(s)", p->cfg.demand_path, n);
+	atomic_store(&p->readers, n);
+	if (n != 0) {
+		p->unread_since_ns = 0; /* readers, or unknown: keep the camera */
+		if (p->read_since_ns == 0)
+			p->read_since_ns = now;
+	} else {
+		p->read_since_ns = 0;
+		if (p->unread_since_ns == 0)
+			p->unread_since_ns = now;
+	}
+}
+
+static void outputs_idle(struct pipeline *p, int idle)
+{
+	for (int i = 0; i < p->cfg.n_outputs; i++)
+		output_set_idle(p->outs[i], idle);
+	for (int i = 0; i < p->cfg.n_label_outputs; i++)
+		output_set_idle(p->label_outs[i], idle);
+}
+
+/* Releases the camera and sends the splash down the pipeline in the slot
+ * held (*idx) or a free one. */
+static void demand_release(struct pipeline *p, uint32_t *idx)
+{
+	capture_release(p->cap);
+	if (*idx != UINT32_MAX || take_free(p, idx)) {
+		struct slot *s = &p->slots[*idx];
+		render_splash(s->rgba, p->width * 4, p->width, p->height);
+		s->splash = 1;
+		s->captured_ns = now_ns();
+		ring_push(&p->filled, *idx);
+		*idx = UINT32_MAX;
+		wake(p->wake_infer);
+	}
+	outputs_idle(p, 1);
+	atomic_store(&p->released, true);
+	log_info("%s: no application reads it: camera released", p->cfg.demand_path);
+}
+
+/* Until the node is opened or closed, a stop request, the next rescan, or
+ * (a reader came) the end of its confirmation. */
+static void demand_wait(struct pipeline *p, int64_t now)
+{
+	struct pollfd fds[2] = { { .fd = reader_watch_fd(p->watch), .events = POLLIN },
+				 { .fd = p->wake_capture, .events = POLLIN } };
+	int ms = DEMAND_RESCAN_MS;
+
+	if (p->read_since_ns) {
+		int64_t left = p->read_since_ns + (int64_t)DEMAND_CONFIRM_MS * 1000000 - now;
+		ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
+		p->next_scan_ns = now; /* count again when it is over */
+	}
+	(void)poll(fds, 2, ms);
+}
+
+/* On demand: returns true while the camera stays released (the caller
+ * goes round again), false to capture. */
+static bool on_demand(struct pipeline *p, uint32_t *idx)
+{
+	int64_t now = now_ns();
+	int linger = p->cfg.demand_linger_ms > 0 ? p->cfg.demand_linger_ms : DEMAND_LINGER_MS;
+	bool idle, released = atomic_load(&p->released);
+
+	demand_update(p, now, false);
+	if (released)
+		idle = p->read_since_ns == 0 ||
+		       now - p->read_since_ns < (int64_t)DEMAND_CONFIRM_MS * 1000000;
+	else
+		idle = p->unread_since_ns && now - p->unread_since_ns >= (int64_t)linger * 1000000;
+	if (idle && !released) {
+		demand_update(p, now, true); /* a last count, not one 3 s old */
+		idle = p->unread_since_ns != 0;
+	}
+	if (idle && !released)
+		demand_release(p, idx);
+	if (!idle && released) {
+		atomic_store(&p->released, false);
+		outputs_idle(p, 0);
+		log_info("%s: %d reader(s): camera on", p->cfg.demand_path, atomic_load(&p->readers));
+	}
+	if (idle)
+		demand_wait(p, now);
+	return idle;
+}
+
+/* A free slot from either thread that gives them back; false: none. */
+static bool take_free(struct pipeline *p, uint32_t *idx)
+{
+	return ring_pop(&p->free_ring, idx) || ring_pop(&p->back, idx);
+}
+
+/* A captured frame goes to the inference thread when that is free for it
+ * (or always, from a source read as fast as it goes); otherwise straight
+ * to the output thread. */
+static void hand_over(struct pipeline *p, uint32_t idx)
+{
+	struct slot *s = &p->slots[idx];
+
+	s->direct = p->live && !s->splash &&
+		    (atomic_load(&p->infer_busy) || ring_count(&p->filled) > 0);
+	if (s->direct) {
+		ring_push(&p->direct, idx);
+		wake(p->wake_output);
+	} else {
+		ring_push(&p->filled, idx);
+		wake(p->wake_infer);
+	}
+}
 
 static void *capture_main(void *arg)
 {
@@ -146,14 +343,19 @@ static void *capture_main(void *arg)
 	char err[512];
 
 	while (!atomic_load(&p->stop)) {
-		if (idx == UINT32_MAX && !ring_pop(&p->free_ring, &idx))
+		if (p->watch && on_demand(p, &idx))
+			continue;
+		if (idx == UINT32_MAX && !take_free(p, &idx))
 			idx = UINT32_MAX;
 		struct slot *s = idx == UINT32_MAX ? NULL : &p->slots[idx];
-		struct capture_frame f = { .rgba = s ? s->rgba : p->scratch, .stride = p->width * 4 };
+		/* no free slot: the frame is read and dropped unconverted */
+		struct capture_frame f = { .rgba = s ? s->rgba : NULL, .stride = p->width * 4 };
 		int r = capture_read(p->cap, &f, err, sizeof(err));
 		if (r == -EINTR || r == -ENODATA) {
-			if (r == -ENODATA)
+			if (r == -ENODATA) {
 				log_info("%s: end of stream", capture_get_info(p->cap)->name);
+				atomic_store(&p->source_ended, true);
+			}
 			break;
 		}
 		if (r == -ENODEV) {
@@ -183,10 +385,9 @@ static void *capture_main(void *arg)
 		s->sequence = f.sequence;
 		s->captured_ns = f.timestamp_ns;
 		s->splash = 0;
-		ring_push(&p->filled, idx);
-		idx = UINT32_MAX;
 		atomic_fetch_add(&p->captured, 1);
-		wake(p->wake_infer);
+		hand_over(p, idx);
+		idx = UINT32_MAX;
 	}
 	atomic_store(&p->capture_done, true);
 	wake(p->wake_infer);
@@ -196,15 +397,6 @@ static void *capture_main(void *arg)
 /* ---- inference thread ---- */
 
 static void debug_stall(struct pipeline *p);
-
-/* Slots the output thread is done with go back to the capture thread. */
-static void recycle(struct pipeline *p)
-{
-	uint32_t idx;
-
-	while (ring_pop(&p->back, &idx))
-		ring_push(&p->free_ring, idx);
-}
 
 static void apply_threads(struct pipeline *p)
 {
@@ -349,6 +541,8 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 	r = model_encode_rgba(p->run, src, p->width * 4, c.w, c.h, res);
 	if (r < 0)
 		return r;
+	if (atomic_load(&p->stop))
+		return -ECANCELED;
 	if (c.w != p->width || c.h != p->height)
 		memset(s->labels, 0, (size_t)p->width * p->height);
 	r = model_decode_labels(p->run, c.w, c.h, s->labels + (size_t)c.y * p->width + c.x,
@@ -365,29 +559,43 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 	return 0;
 }
 
+/* max_frames: that many frames are written or on their way out, so no new
+ * frame is started (the output thread stops the pipeline at the last). */
+static bool frames_enough(struct pipeline *p)
+{
+	uint64_t max = p->cfg.max_frames;
+
+	return max && atomic_load(&p->inferred) - atomic_load(&p->unwritten) >= max;
+}
+
 static void *infer_main(void *arg)
 {
 	struct pipeline *p = arg;
 	uint32_t *cols = calloc((size_t)p->width, sizeof(uint32_t));
 	uint32_t *rows = calloc((size_t)p->height, sizeof(uint32_t));
-	uint32_t idx;
+	uint32_t idx = UINT32_MAX; /* set by take_newest() */
 
 	while (cols && rows && !atomic_load(&p->stop)) {
 		debug_stall(p);
-		recycle(p);
 		apply_threads(p);
+		atomic_store(&p->infer_busy, false);
 		if (!take_newest(p, &idx)) {
 			if (atomic_load(&p->capture_done) && ring_count(&p->filled) == 0)
 				break;
-			wait_wake(p->wake_infer, 100);
+			wait_wake(p->wake_infer, atomic_load(&p->released) ? 1000 : 100);
 			continue;
 		}
-		if (atomic_load(&p->paused)) {
+		atomic_store(&p->infer_busy, true);
+		if (atomic_load(&p->paused) || frames_enough(p)) {
 			ring_push(&p->free_ring, idx);
 			atomic_fetch_add(&p->dropped_stale, 1);
 			continue;
 		}
 		int r = infer_slot(p, &p->slots[idx], cols, rows);
+		if (r == -ECANCELED) { /* a stop request came mid-frame */
+			ring_push(&p->free_ring, idx);
+			break;
+		}
 		if (r < 0) {
 			log_warn("inference failed on frame %llu: %s",
 				 (unsigned long long)p->slots[idx].sequence, strerror(-r));
@@ -409,13 +617,42 @@ static void *infer_main(void *arg)
 
 /* ---- output thread ---- */
 
-static void record_latency(struct pipeline *p, int64_t captured_ns)
+/* One sample of now - since_ns into a histogram of LAT_BUCKETS. */
+static void record_age(atomic_uint_fast64_t *hist, int64_t since_ns)
 {
-	double ms = (now_ns() - captured_ns) / 1e6;
+	double ms = (now_ns() - since_ns) / 1e6;
 	int b = (int)(ms / LAT_BUCKET_MS);
 
 	b = b < 0 ? 0 : (b >= LAT_BUCKETS ? LAT_BUCKETS - 1 : b);
-	atomic_fetch_add(&p->latency[b], 1);
+	atomic_fetch_add(&hist[b], 1);
+}
+
+/* An inferred frame's parts become the newest; a frame that was not
+ * inferred gets the newest parts. Returns false for a frame not to be
+ * shown: one not inferred while there are no parts yet (shown as it is, it
+ * would defeat the privacy effect), or one inferred but older than a frame
+ * already shown (frames sent straight on overtook it). */
+static bool take_parts(struct pipeline *p, struct slot *s)
+{
+	size_t n = (size_t)p->width * p->height;
+
+	if (!s->direct && !s->splash) {
+		memcpy(p->parts, s->labels, n);
+		memcpy(p->parts_box, s->box, sizeof(p->parts_box));
+		p->parts_ns = s->captured_ns;
+	} else if (s->direct && p->parts_ns) {
+		memcpy(s->labels, p->parts, n);
+		memcpy(s->box, p->parts_box, sizeof(s->box));
+	} else if (s->direct) {
+		atomic_fetch_add(&p->dropped_stale, 1);
+		return false;
+	}
+	if (s->captured_ns <= p->shown_ns) {
+		atomic_fetch_add(&p->overtaken, 1);
+		return false;
+	}
+	p->shown_ns = s->captured_ns;
+	return true;
 }
 
 /* Takes a new effect handed over by pipeline_set_effect(). */
@@ -594,13 +831,19 @@ static void *output_main(void *arg)
 	preview_start(p);
 	for (;;) {
 		preview_events(p);
-		if (!ring_pop(&p->done, &idx)) {
-			if (atomic_load(&p->infer_done) && ring_count(&p->done) == 0)
+		if (!ring_pop(&p->done, &idx) && !ring_pop(&p->direct, &idx)) {
+			if (atomic_load(&p->infer_done) && ring_count(&p->done) == 0 &&
+			    ring_count(&p->direct) == 0)
 				break;
-			wait_wake(p->wake_output, p->preview ? 30 : 100);
+			wait_wake(p->wake_output, p->preview ? 30 : (atomic_load(&p->released) ? 1000 : 100));
 			continue;
 		}
 		if (atomic_load(&p->paused)) {
+			atomic_fetch_add(&p->unwritten, 1);
+			ring_push(&p->back, idx);
+			continue;
+		}
+		if (!take_parts(p, &p->slots[idx])) {
 			ring_push(&p->back, idx);
 			continue;
 		}
@@ -608,12 +851,13 @@ static void *output_main(void *arg)
 		preview_show(p, &p->slots[idx]);
 		if (atomic_load(&p->snap_pending) && !atomic_load(&p->paused))
 			take_snapshot(p, &p->slots[idx]);
-		record_latency(p, p->slots[idx].captured_ns);
+		record_age(p->latency, p->slots[idx].captured_ns);
+		if (!p->slots[idx].splash)
+			record_age(p->labels_age, p->parts_ns);
 		ring_push(&p->back, idx);
-		wake(p->wake_infer);
 		uint64_t n = atomic_fetch_add(&p->written, 1) + 1;
 		if (p->cfg.max_frames && n >= p->cfg.max_frames) {
-			pipeline_request_stop(p);
+			stop_for(p, PIPELINE_STOP_FRAMES);
 			break;
 		}
 	}
@@ -625,6 +869,42 @@ static void *output_main(void *arg)
 
 /* ---- setup ---- */
 
+/* A file plays at its own rate: a rate asked for is not applied, which is
+ * worth saying once. */
+static void note_file_rate(const struct capture_info *in, const struct capture_params *want)
+{
+	if (!in->file || want->fps_num <= 0)
+		return;
+	if (want->realtime)
+		log_info("%s: --fps is not applied to a file: it plays at its own %.4g fps",
+			 in->name, (double)in->fps_num / in->fps_den);
+	else
+		log_info("%s: --fps is not applied to a file: it plays as fast as it is read",
+			 in->name);
+}
+
+/* The pixel format a camera gives, with a warning when it is not the one
+ * asked for; other sources have none to choose, which is said once. */
+static void note_format(const struct capture_info *in, const struct capture_params *want)
+{
+	const char *asked = capture_format_name(want->format);
+	int given = want->format != CAPTURE_FORMAT_AUTO;
+
+	if (!in->camera && given)
+		log_info("%s: --format %s is not applied: it is for cameras", in->name, asked);
+	if (!in->camera)
+		return;
+	if (in->format_fallback && !strstr(in->offered, asked))
+		log_warn("%s: --format %s: the camera does not offer it (it offers %s); "
+			 "capturing %s instead", in->name, asked, in->offered, in->format);
+	else if (in->format_fallback)
+		log_warn("%s: --format %s: the driver set %s instead", in->name, asked, in->format);
+	else
+		log_info("%s: capturing %s %dx%d at %.4g fps%s%s%s", in->name, in->format, in->width,
+			 in->height, (double)in->fps_num / in->fps_den,
+			 given ? " (--format " : "", given ? asked : "", given ? ")" : "");
+}
+
 static int alloc_slots(struct pipeline *p)
 {
 	size_t px = (size_t)p->width * p->height;
@@ -634,12 +914,13 @@ static int alloc_slots(struct pipeline *p)
 	r = r ? r : ring_init(&p->filled, NSLOTS);
 	r = r ? r : ring_init(&p->done, NSLOTS);
 	r = r ? r : ring_init(&p->back, NSLOTS);
+	r = r ? r : ring_init(&p->direct, NSLOTS);
 	if (r < 0)
 		return r;
-	p->scratch = malloc(px * 4);
 	p->composed = malloc(px * 4);
 	p->prev_labels = malloc(px);
-	if (!p->scratch || !p->composed || !p->prev_labels)
+	p->parts = malloc(px);
+	if (!p->composed || !p->prev_labels || !p->parts)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		p->slots[i].rgba = malloc(px * 4);
@@ -733,7 +1014,8 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 		return -ENOMEM;
 	p->cfg = *cfg;
 	p->model = m;
-	p->wake_infer = p->wake_output = p->wake_main = -1;
+	p->wake_infer = p->wake_output = p->wake_main = p->wake_capture = -1;
+	atomic_init(&p->readers, -1);
 	pthread_mutex_init(&p->snap_lock, NULL);
 	pthread_mutex_init(&p->fx_lock, NULL);
 	pthread_cond_init(&p->snap_cond, NULL);
@@ -745,13 +1027,18 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 	p->wake_infer = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_output = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_main = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->wake_infer < 0 || p->wake_output < 0 || p->wake_main < 0) {
+	p->wake_capture = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->wake_infer < 0 || p->wake_output < 0 || p->wake_main < 0 || p->wake_capture < 0) {
 		r = -errno;
 		goto fail;
 	}
 	r = capture_open(cfg->source, &cfg->capture, &p->cap, err, errlen);
 	if (r < 0)
 		goto fail;
+	note_file_rate(capture_get_info(p->cap), &cfg->capture);
+	note_format(capture_get_info(p->cap), &cfg->capture);
+	p->live = cfg->capture.realtime || (!capture_get_info(p->cap)->file &&
+					    strcmp(capture_get_info(p->cap)->name, "synthetic") != 0);
 	p->width = capture_get_info(p->cap)->width & ~1;
 	p->height = capture_get_info(p->cap)->height & ~1;
 	p->run = cfg->res >= model_get_info(m)->res_min && cfg->res <= model_get_info(m)->res_max
@@ -761,6 +1048,7 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 		r = -EINVAL;
 		goto fail;
 	}
+	model_run_set_cancel(p->run, &p->stop); /* stop requests end a decode */
 	r = model_run_reserve(p->run, p->width, p->height, cfg->refine);
 	r = r ? r : alloc_slots(p);
 	if (r < 0) {
@@ -771,6 +1059,8 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 	r = r ? r : parse_format(cfg->output_format, &p->out_format, err, errlen);
 	r = r ? r : effect_scratch_init(&p->fx_scratch, p->width, p->height);
 	r = r ? r : open_outputs(p, err, errlen);
+	if (r == 0 && cfg->demand_path)
+		r = reader_watch_open(cfg->demand_path, &p->watch, err, errlen);
 	if (r < 0)
 		goto fail;
 	p->start_ns = now_ns();
@@ -788,12 +1078,14 @@ fail:
 
 void pipeline_request_stop(struct pipeline *p)
 {
+	record_stop(p, PIPELINE_STOP_REQUESTED);
 	atomic_store(&p->stop, true);
 	if (p->cap)
 		capture_interrupt(p->cap);
 	wake(p->wake_infer);
 	wake(p->wake_output);
 	wake(p->wake_main);
+	wake(p->wake_capture);
 }
 
 int pipeline_wait(struct pipeline *p, int timeout_ms)
@@ -804,18 +1096,38 @@ int pipeline_wait(struct pipeline *p, int timeout_ms)
 	return atomic_load(&p->output_done) ? 1 : 0;
 }
 
+void pipeline_stop(struct pipeline *p, enum pipeline_stop_reason why)
+{
+	stop_for(p, why);
+	if (!p->started || p->joined)
+		return;
+	if (p->started >= 3)
+		pthread_join(p->th_capture, NULL);
+	if (p->started >= 2)
+		pthread_join(p->th_infer, NULL);
+	pthread_join(p->th_output, NULL);
+	p->joined = 1;
+}
+
+const char *pipeline_stop_reason_name(enum pipeline_stop_reason why)
+{
+	switch (why) {
+	case PIPELINE_STOP_REQUESTED: return "requested";
+	case PIPELINE_STOP_SIGNAL: return "signal";
+	case PIPELINE_STOP_FRAMES: return "frame-limit";
+	case PIPELINE_STOP_SOURCE_ENDED: return "source-ended";
+	case PIPELINE_STOP_ERROR: return "error";
+	case PIPELINE_RUNNING: break;
+	}
+	return NULL;
+}
+
 void pipeline_destroy(struct pipeline *p)
 {
 	if (!p)
 		return;
-	if (p->started) {
-		pipeline_request_stop(p);
-		if (p->started >= 3)
-			pthread_join(p->th_capture, NULL);
-		if (p->started >= 2)
-			pthread_join(p->th_infer, NULL);
-		pthread_join(p->th_output, NULL);
-	}
+	if (p->started)
+		pipeline_stop(p, PIPELINE_STOP_REQUESTED);
 	for (int i = 0; i < PIPELINE_MAX_OUTPUTS; i++) {
 		output_close(p->outs[i]);
 		output_close(p->label_outs[i]);
@@ -831,9 +1143,9 @@ void pipeline_destroy(struct pipeline *p)
 		free(p->slots[i].rgba);
 		free(p->slots[i].labels);
 	}
-	free(p->scratch);
 	free(p->composed);
 	free(p->prev_labels);
+	free(p->parts);
 	pthread_mutex_destroy(&p->snap_lock);
 	pthread_cond_destroy(&p->snap_cond);
 	if (p->free_ring.cells) {
@@ -842,11 +1154,13 @@ void pipeline_destroy(struct pipeline *p)
 		ring_finish(&p->done);
 		ring_finish(&p->back);
 	}
-	for (int i = 0; i < 3; i++) {
-		int fd = i == 0 ? p->wake_infer : (i == 1 ? p->wake_output : p->wake_main);
-		if (fd >= 0)
-			close(fd);
-	}
+	if (p->direct.cells)
+		ring_finish(&p->direct);
+	reader_watch_close(p->watch);
+	int fds[] = { p->wake_infer, p->wake_output, p->wake_main, p->wake_capture };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	free(p);
 }
 
@@ -955,17 +1269,17 @@ int pipeline_snapshot(struct pipeline *p, const char *path, int timeout_ms)
 
 /* ---- stats ---- */
 
-static double latency_quantile(struct pipeline *p, double q)
+static double latency_quantile(atomic_uint_fast64_t *hist, double q)
 {
 	uint64_t total = 0, acc = 0, want;
 
 	for (int i = 0; i < LAT_BUCKETS; i++)
-		total += atomic_load(&p->latency[i]);
+		total += atomic_load(&hist[i]);
 	if (!total)
 		return 0;
 	want = (uint64_t)ceil(q * (double)total);
 	for (int i = 0; i < LAT_BUCKETS; i++) {
-		acc += atomic_load(&p->latency[i]);
+		acc += atomic_load(&hist[i]);
 		if (acc >= want)
 			return (i + 0.5) * LAT_BUCKET_MS;
 	}
@@ -987,13 +1301,15 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 	st->written = atomic_load(&p->written);
 	st->dropped_stale = atomic_load(&p->dropped_stale);
 	st->dropped_capture = atomic_load(&p->dropped_capture);
+	st->overtaken = atomic_load(&p->overtaken);
 	st->capture_errors = atomic_load(&p->capture_errors);
 	st->output_errors = atomic_load(&p->output_errors);
 	st->fps_capture = secs > 0 ? st->captured / secs : 0;
 	st->fps_inference = secs > 0 ? inferred / secs : 0;
 	st->fps_output = secs > 0 ? st->written / secs : 0;
-	st->latency_ms_p50 = latency_quantile(p, 0.50);
-	st->latency_ms_p99 = latency_quantile(p, 0.99);
+	st->latency_ms_p50 = latency_quantile(p->latency, 0.50);
+	st->latency_ms_p99 = latency_quantile(p->latency, 0.99);
+	st->labels_age_ms_p50 = latency_quantile(p->labels_age, 0.50);
 	st->encode_ms = inferred ? atomic_load(&p->encode_us) / 1000.0 / inferred : 0;
 	st->decode_ms = inferred ? atomic_load(&p->decode_us) / 1000.0 / inferred : 0;
 	st->face_tracked = atomic_load(&p->face_tracked);
@@ -1007,27 +1323,69 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 	st->alpha = atomic_load(&p->set_alpha_pct) / 100.0f;
 	st->res = atomic_load(&p->set_res);
 	st->finished = atomic_load(&p->output_done);
+	st->stopped = atomic_load(&p->capture_done) && atomic_load(&p->infer_done) &&
+		      atomic_load(&p->output_done);
+	st->stop_reason = current_reason(p);
+	st->readers = atomic_load(&p->readers);
+	st->released = atomic_load(&p->released);
+}
+
+static const char *camera_state(const struct pipeline_stats *st)
+{
+	if (st->camera_lost)
+		return "lost";
+	if (st->finished)
+		return "ended";
+	return st->released ? "released" : "streaming";
+}
+
+/* The camera, readers, state and stop_reason members. */
+static void put_state(struct json_writer *w, const struct pipeline_stats *st)
+{
+	const char *why = pipeline_stop_reason_name(st->stop_reason);
+
+	json_put_string(w, "camera", camera_state(st));
+	if (st->readers >= 0)
+		json_put_int(w, "readers", st->readers);
+	else
+		json_put_null(w, "readers");
+	json_put_string(w, "state", st->stopped ? "stopped" : (why ? "stopping" : "running"));
+	if (why)
+		json_put_string(w, "stop_reason", why);
+	else
+		json_put_null(w, "stop_reason");
 }
 
 int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len)
 {
-	return snprintf(buf, len,
-			"{\"source\": \"%s\", \"width\": %d, \"height\": %d, \"res\": %d, "
-			"\"frames_captured\": %llu, \"frames_inferred\": %llu, \"frames_written\": %llu, "
-			"\"dropped_stale\": %llu, \"dropped_capture\": %llu, \"capture_errors\": %llu, "
-			"\"output_errors\": %llu, \"fps_capture\": %.2f, \"fps_inference\": %.2f, "
-			"\"fps_output\": %.2f, \"latency_ms_p50\": %.1f, \"latency_ms_p99\": %.1f, "
-			"\"encode_ms\": %.2f, \"decode_ms\": %.2f, \"face_tracked\": %s, "
-			"\"camera\": \"%s\", \"smoothing\": %d, \"flicker_pct\": %.3f}",
-			st->source, st->width, st->height, st->res,
-			(unsigned long long)st->captured, (unsigned long long)st->inferred,
-			(unsigned long long)st->written, (unsigned long long)st->dropped_stale,
-			(unsigned long long)st->dropped_capture, (unsigned long long)st->capture_errors,
-			(unsigned long long)st->output_errors, st->fps_capture, st->fps_inference,
-			st->fps_output, st->latency_ms_p50, st->latency_ms_p99, st->encode_ms,
-			st->decode_ms, st->face_tracked ? "true" : "false",
-			st->camera_lost ? "lost" : (st->finished ? "ended" : "streaming"),
-			st->smoothing, st->flicker_pct);
+	struct json_writer w;
+
+	json_writer_init(&w, buf, len);
+	json_put_string(&w, "source", st->source);
+	json_put_int(&w, "width", st->width);
+	json_put_int(&w, "height", st->height);
+	json_put_int(&w, "res", st->res);
+	json_put_int(&w, "frames_captured", (long long)st->captured);
+	json_put_int(&w, "frames_inferred", (long long)st->inferred);
+	json_put_int(&w, "frames_written", (long long)st->written);
+	json_put_int(&w, "dropped_stale", (long long)st->dropped_stale);
+	json_put_int(&w, "dropped_capture", (long long)st->dropped_capture);
+	json_put_int(&w, "overtaken", (long long)st->overtaken);
+	json_put_int(&w, "capture_errors", (long long)st->capture_errors);
+	json_put_int(&w, "output_errors", (long long)st->output_errors);
+	json_put_double(&w, "fps_capture", st->fps_capture, 2);
+	json_put_double(&w, "fps_inference", st->fps_inference, 2);
+	json_put_double(&w, "fps_output", st->fps_output, 2);
+	json_put_double(&w, "latency_ms_p50", st->latency_ms_p50, 1);
+	json_put_double(&w, "latency_ms_p99", st->latency_ms_p99, 1);
+	json_put_double(&w, "labels_age_ms_p50", st->labels_age_ms_p50, 1);
+	json_put_double(&w, "encode_ms", st->encode_ms, 2);
+	json_put_double(&w, "decode_ms", st->decode_ms, 2);
+	json_put_bool(&w, "face_tracked", st->face_tracked);
+	put_state(&w, st);
+	json_put_int(&w, "smoothing", st->smoothing);
+	json_put_double(&w, "flicker_pct", st->flicker_pct, 3);
+	return json_writer_finish(&w);
 }
 
 /* ---- test hook ---- */

@@ -1,11 +1,18 @@
 /* The live pipeline: capture thread -> inference thread -> output thread.
  *
  * Frames live in a fixed set of slots; the threads pass slot indices
- * through lock-free SPSC rings (ring.h). The inference thread always takes
- * the newest captured frame and drops (counts) older ones. It tracks the
+ * through lock-free SPSC rings (ring.h). The inference thread takes the
+ * newest captured frame; from a live source (a camera, or a file played at
+ * its rate) the frames that come while it is busy go straight to the
+ * output, composed with the newest parts, so that the output keeps the
+ * source's rate (labels_age_ms says how old the parts are). It tracks the
  * face: the first frames run on the whole image, later ones on a square
  * crop framed like the training portraits around the face of the previous
  * label map, and back to the whole image when the face is lost.
+ *
+ * A stop request is seen between the decoder's batches of query points, so
+ * stopping waits for a few milliseconds of work, not for a whole frame; with
+ * max_frames, no new frame is started once that many are on their way out.
  *
  * pipeline_* functions are for the thread that created the pipeline, except
  * pipeline_request_stop() and pipeline_get_stats(), which any thread may call.
@@ -22,6 +29,16 @@
 #define PIPELINE_MAX_OUTPUTS 4
 
 struct pipeline;
+
+/* Why the pipeline stopped (or is stopping). */
+enum pipeline_stop_reason {
+	PIPELINE_RUNNING,           /* not stopping */
+	PIPELINE_STOP_REQUESTED,    /* pipeline_request_stop(): the preview's quit key, ... */
+	PIPELINE_STOP_SIGNAL,       /* pipeline_stop() for SIGINT or SIGTERM */
+	PIPELINE_STOP_FRAMES,       /* max_frames were written */
+	PIPELINE_STOP_SOURCE_ENDED, /* the end of a file or pipe */
+	PIPELINE_STOP_ERROR,        /* the inference thread could not go on */
+};
 
 struct pipeline_config {
 	const char *source;                 /* capture spec */
@@ -41,6 +58,11 @@ struct pipeline_config {
 	const char *tint_hair, *tint_lips;  /* RRGGBB; NULL: the defaults */
 	int preview;                        /* show the SDL2 preview window */
 	const char *screenshot;             /* write the window as PNG here at the end */
+	/* On demand: while no other process has this file open (the virtual
+	 * camera's device node), the camera is released, nothing is inferred
+	 * and the outputs tick the splash once a second. NULL: always on. */
+	const char *demand_path;
+	int demand_linger_ms;               /* release this long after the last reader; 0: 3000 */
 };
 
 struct pipeline_stats {
@@ -49,9 +71,12 @@ struct pipeline_stats {
 	uint64_t captured, inferred, written;
 	uint64_t dropped_stale;    /* newer frame came before inference took it */
 	uint64_t dropped_capture;  /* no free slot when the frame came */
+	uint64_t overtaken;        /* inferred, but newer frames were shown meanwhile:
+				    * only its parts were used */
 	uint64_t capture_errors, output_errors;
 	double fps_capture, fps_inference, fps_output; /* over the run so far */
 	double latency_ms_p50, latency_ms_p99;         /* capture to output */
+	double labels_age_ms_p50;  /* capture of the frame whose parts were shown, to output */
 	double encode_ms, decode_ms;                    /* means */
 	int face_tracked;          /* the last frame ran on a face crop */
 	int paused, refine, threads;
@@ -60,6 +85,10 @@ struct pipeline_stats {
 	double flicker_pct;        /* pixels whose label changed frame to frame */
 	float alpha;
 	int finished;              /* the source ended or max_frames was reached */
+	int stopped;               /* every thread has ended: the figures are final */
+	enum pipeline_stop_reason stop_reason; /* PIPELINE_RUNNING while running */
+	int readers;               /* on demand: processes reading the output; -1: not watched */
+	int released;              /* on demand: the camera is released (no reader) */
 };
 
 /* Opens the source and outputs and starts the threads. The model must
@@ -73,6 +102,14 @@ int pipeline_wait(struct pipeline *p, int timeout_ms);
 
 /* Any thread: asks every thread to stop soon (interrupts the capture). */
 void pipeline_request_stop(struct pipeline *p);
+
+/* Asks every thread to stop, for why (unless the pipeline already stopped
+ * or is stopping for another reason, which the stats keep), and waits until
+ * they have all ended: the stats are final from then on. */
+void pipeline_stop(struct pipeline *p, enum pipeline_stop_reason why);
+
+/* "signal", "frame-limit", "source-ended", ...; NULL for PIPELINE_RUNNING. */
+const char *pipeline_stop_reason_name(enum pipeline_stop_reason why);
 
 /* Stops, joins the threads, closes source and outputs, frees. Accepts NULL. */
 void pipeline_destroy(struct pipeline *p);
@@ -106,7 +143,8 @@ int pipeline_snapshot(struct pipeline *p, const char *path, int timeout_ms);
 /* Any thread: a snapshot of the counters. */
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
 
-/* Formats stats as one JSON object (no newline). Returns snprintf's count. */
+/* Formats stats as one JSON object (no newline), strings escaped. Returns
+ * its length, or -ENOSPC when it does not fit in len bytes. */
 int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len);
 
 /* Test hook, any thread: the inference thread sleeps ms milliseconds before

@@ -198,8 +198,6 @@ static void cmd_stats(struct service *s, const struct json_object *req, struct j
 		json_put_double(w, "cpu_percent", s->cpu_percent, 1);
 	if (!json_get(base, "paused"))
 		json_put_bool(w, "paused", s->paused);
-	if (!json_get(base, "readers"))
-		json_put_null(w, "readers"); /* virtual-camera readers: not counted yet */
 	if (!json_get(base, "clients"))
 		json_put_int(w, "clients", control_clients(s->control));
 	if (!json_get(base, "uptime_s"))
@@ -423,7 +421,7 @@ int service_tick(struct service *s)
 		update_figures(s, &st, now);
 	notify_watchdog_tick(&s->wd, &(struct notify_progress){
 		.capture = st.captured + st.dropped_capture,
-		.inference = st.inferred + st.dropped_stale }, now);
+		.inference = st.inferred + st.dropped_stale, .idle = st.released }, now);
 	return st.finished ? 1 : 0;
 }
 
@@ -477,11 +475,11 @@ int service_create(const struct service_params *sp, const struct options *o,
 	return 0;
 }
 
-void service_stop(struct service *s)
+void service_stop(struct service *s, enum pipeline_stop_reason why)
 {
 	notify_send("STOPPING=1");
 	if (s->pipe)
-		pipeline_request_stop(s->pipe);
+		pipeline_stop(s->pipe, why);
 }
 
 void service_destroy(struct service *s)

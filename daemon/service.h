@@ -60,8 +60,9 @@ void service_dispatch(struct service *s);
  * failed twice). */
 int service_tick(struct service *s);
 
-/* STOPPING=1 and asks the pipeline to stop. */
-void service_stop(struct service *s);
+/* STOPPING=1, then stops the pipeline for why (see pipeline_stop) and
+ * waits for its threads: its stats are final from then on. */
+void service_stop(struct service *s, enum pipeline_stop_reason why);
 
 /* The running pipeline (NULL after a failed restart) and settings. */
 struct pipeline *service_pipeline(struct service *s);

@@ -51,6 +51,8 @@ struct model_run {
 	float *p_prev;      /* (zh*zw, mh) grid of the previous encode */
 	float *s_prev;      /* (sh*sw, mh) likewise */
 	int prev_valid, prev_res;
+	const atomic_bool *cancel; /* model_run_set_cancel(); NULL: never */
+	int cancelled;      /* the current model_decode_labels() was cancelled */
 };
 
 static double now_ms(void)
@@ -531,13 +533,17 @@ static uint8_t argmax(const float *v, int k)
 }
 
 /* Decodes the n points queued in run->xy and writes each label to
- * labels[run->idx[i]]. */
+ * labels[run->idx[i]]; nothing once the decoding is cancelled. */
 static void flush_points(struct model_run *run, int n, uint8_t *labels)
 {
 	int k = run->m->info.num_classes;
 
-	if (n == 0)
+	if (n == 0 || run->cancelled)
 		return;
+	if (run->cancel && atomic_load_explicit(run->cancel, memory_order_relaxed)) {
+		run->cancelled = 1;
+		return;
+	}
 	decode_tile(run, run->xy, n);
 	for (int i = 0; i < n; i++)
 		labels[run->idx[i]] = argmax(run->logits + (size_t)i * k, k);
@@ -548,7 +554,7 @@ static void decode_dense_labels(struct model_run *run, int w, int h,
 {
 	int n = 0;
 
-	for (int y = 0; y < h; y++) {
+	for (int y = 0; y < h && !run->cancelled; y++) {
 		for (int x = 0; x < w; x++) {
 			run->xy[2 * n] = pixel_coord(x, w);
 			run->xy[2 * n + 1] = pixel_coord(y, h);
@@ -582,7 +588,7 @@ static void decode_coarse(struct model_run *run, int w, int h, int step, int cw,
 {
 	int n = 0;
 
-	for (int cy = 0; cy < ch; cy++) {
+	for (int cy = 0; cy < ch && !run->cancelled; cy++) {
 		for (int cx = 0; cx < cw; cx++) {
 			int x0 = cx * step, y0 = cy * step;
 			int x1 = x0 + step < w ? x0 + step : w;
@@ -652,6 +658,7 @@ int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 
 	if (run->res == 0 || w <= 0 || h <= 0 || stride < w || step > 64)
 		return -EINVAL;
+	run->cancelled = 0;
 	if (step <= 1) {
 		decode_dense_labels(run, w, h, labels, stride);
 		evals = (size_t)w * h;
@@ -661,18 +668,25 @@ int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 			return -ENOMEM;
 		decode_coarse(run, w, h, step, cw, ch);
 		evals = (size_t)cw * ch;
-		for (int cy = 0; cy < ch; cy++)
+		for (int cy = 0; cy < ch && !run->cancelled; cy++)
 			for (int cx = 0; cx < cw; cx++)
 				n = refine_cell(run, w, h, step, cx, cy, cw, ch, labels, stride, n, &evals);
 		flush_points(run, n, labels);
 		evals += n;
 	}
+	run->decode_ms += now_ms() - t0;
+	if (run->cancelled)
+		return -ECANCELED;
 	if (refine) {
 		refine->evaluated = evals;
 		refine->pixels = (size_t)w * h;
 	}
-	run->decode_ms += now_ms() - t0;
 	return 0;
+}
+
+void model_run_set_cancel(struct model_run *run, const atomic_bool *flag)
+{
+	run->cancel = flag;
 }
 
 int model_run_reserve(struct model_run *run, int w, int h, int step)

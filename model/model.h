@@ -1,7 +1,8 @@
 /* FP-LIIF face parsing on the CPU: weights, run state, encoder, decoder.
  *
- * Weights (struct model) are read-only pointers into a validated, mmapped
- * file (model/FORMAT.md) and may be shared by any number of run states.
+ * Weights (struct model) are read-only pointers into a validated copy of
+ * the weights file in memory (model/FORMAT.md; the file itself may change
+ * or vanish once loaded) and may be shared by any number of run states.
  * A run state (struct model_run) owns every buffer a forward pass needs,
  * sized once for a largest input and decode tile; encoding and decoding
  * allocate nothing. One run state is used by one thread at a time.
@@ -16,6 +17,7 @@
 #ifndef FACETD_MODEL_H
 #define FACETD_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +40,7 @@ struct model_info {
 	size_t file_size;
 };
 
-/* Maps and validates a weights file. On failure returns a negative errno
+/* Reads and validates a weights file. On failure returns a negative errno
  * (-ENOENT, -EINVAL for a malformed file, -EBADMSG for a checksum mismatch,
  * -EPROTO for another format version, ...) and writes a message naming the
  * file and the problem into err. */
@@ -95,6 +97,12 @@ struct model_refine {
  * take their cell's label. refine may be NULL (dense). */
 int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 			int stride, struct model_refine *refine);
+
+/* Cancellation for live use: while *flag is true, model_decode_labels()
+ * stops before its next batch of query points (a few ms of work) and
+ * returns -ECANCELED, its labels partly written. flag may be set from any
+ * thread and must outlive the run state; NULL (the default): never. */
+void model_run_set_cancel(struct model_run *run, const atomic_bool *flag);
 
 /* Temporal smoothing for video: each encode blends the decoder's first
  * layer on the coarse grid with the previous encode's, keeping `keep`

@@ -159,6 +159,7 @@ int image_load(const char *path, struct image *img, char *err, size_t errlen)
 
 struct png_writer {
 	FILE *f;
+	volatile int err; /* errno of a failed write (ENOSPC, EFBIG, ...) */
 	jmp_buf jmp;
 };
 
@@ -176,6 +177,23 @@ static void png_warn_fn(png_structp png, png_const_charp msg)
 	(void)msg;
 }
 
+/* libpng's own writer reports a failed fwrite as a bare "Write Error":
+ * this one keeps its errno. */
+static void png_write_fn(png_structp png, png_bytep data, png_size_t n)
+{
+	struct png_writer *w = png_get_io_ptr(png);
+
+	if (fwrite(data, 1, n, w->f) != n) {
+		w->err = errno ? errno : EIO;
+		png_error(png, "write failed");
+	}
+}
+
+static void png_flush_fn(png_structp png)
+{
+	(void)png; /* image_save_png flushes at the end */
+}
+
 /* Writes rows with libpng's full API (grey or RGBA, 8 bit). */
 static int write_png_rows(FILE *f, const uint8_t *pixels, int stride, int width,
 			  int height, int channels)
@@ -191,9 +209,9 @@ static int write_png_rows(FILE *f, const uint8_t *pixels, int stride, int width,
 	}
 	if (setjmp(w.jmp)) {
 		png_destroy_write_struct(&png, &info);
-		return -EIO;
+		return w.err ? -w.err : -EIO;
 	}
-	png_init_io(png, f);
+	png_set_write_fn(png, &w, png_write_fn, png_flush_fn);
 	png_set_compression_level(png, 3);
 	png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
 		     channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGBA,
@@ -282,14 +300,16 @@ static int decode_png_samples(struct png_reader *rd, uint8_t **labels, int *w, i
 	    pw == 0 || ph == 0 || pw > IMAGE_MAX_SIDE || ph > IMAGE_MAX_SIDE) {
 		r = -EINVAL;
 	} else {
+		int passes = png_set_interlace_handling(png); /* Adam7: 7 passes over the rows */
 		png_set_packing(png);
 		png_read_update_info(png, info);
 		buf = malloc((size_t)pw * ph);
 		if (!buf) {
 			r = -ENOMEM;
 		} else {
-			for (png_uint_32 y = 0; y < ph; y++)
-				png_read_row(png, buf + (size_t)y * pw, NULL);
+			for (int p = 0; p < passes; p++)
+				for (png_uint_32 y = 0; y < ph; y++)
+					png_read_row(png, buf + (size_t)y * pw, NULL);
 			png_read_end(png, NULL);
 		}
 	}

@@ -18,6 +18,8 @@ int v4l2out_open(const char *path, enum v4l2out_format format, int width, int he
 /* Converts a frame (RGBA, or labels for GREY) and hands it to the writer
  * thread. One thread at a time. -EIO while the device refuses writes. */
 int v4l2out_write(struct v4l2out *v, const uint8_t *src, int stride);
+/* Ticks once a second (idle) or at the frame rate again. Any thread. */
+void v4l2out_set_idle(struct v4l2out *v, int idle);
 /* Stops the writer, STREAMOFF, closes; accepts NULL. */
 void v4l2out_close(struct v4l2out *v);
 

@@ -156,6 +156,16 @@ int output_write_labels(struct output *o, const uint8_t *labels, int stride)
 	return 0;
 }
 
+void output_set_idle(struct output *o, int idle)
+{
+#if HAVE_V4L2
+	if (o->v4l2)
+		v4l2out_set_idle(o->v4l2, idle);
+#else
+	(void)o, (void)idle;
+#endif
+}
+
 void output_close(struct output *o)
 {
 	if (!o)

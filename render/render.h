@@ -32,7 +32,8 @@ int image_alloc(struct image *img, int width, int height);
 void image_free(struct image *img);
 
 /* Writes an 8-bit PNG: RGBA (channels 4) or grey (channels 1), written to
- * PATH.tmp then renamed, so no partial file is ever left behind. */
+ * PATH.tmp then renamed, so no partial file is ever left behind. Returns 0
+ * or the negative errno of what failed (-ENOSPC: the disk is full). */
 int image_save_png(const char *path, const uint8_t *pixels, int stride,
 		   int width, int height, int channels);
 
@@ -135,6 +136,31 @@ int output_write_labels(struct output *o, const uint8_t *labels, int stride);
 /* Draws the idle frame written while the camera is released or lost: a
  * calm dark frame with the facetd mark. */
 void render_splash(uint8_t *rgba, int stride, int width, int height);
+
+/* Idle pacing: a v4l2 output writes once a second instead of at its frame
+ * rate (nobody reads it; the device stays attached); 0 goes back at once.
+ * Any thread. No-op for other outputs. */
+void output_set_idle(struct output *o, int idle);
+
+/* ---- readers of an output: on-demand camera use ----
+ *
+ * Counts the processes other than this one that hold a file open (a
+ * v4l2loopback node: the applications using the virtual camera). inotify
+ * open/close events on the file say when to count again; the count itself
+ * scans /proc, as fuser does (other users' processes are visible to root
+ * only). One thread at a time. */
+struct reader_watch;
+
+int reader_watch_open(const char *path, struct reader_watch **out, char *err, size_t errlen);
+/* Accepts NULL. */
+void reader_watch_close(struct reader_watch *w);
+/* The inotify fd: readable when the file was opened or closed. */
+int reader_watch_fd(const struct reader_watch *w);
+/* Consumes pending events without blocking: > 0 when some came, 0 when
+ * none, or a negative errno. */
+int reader_watch_drain(struct reader_watch *w);
+/* Open fds on the file held by other processes, or a negative errno. */
+int reader_watch_count(struct reader_watch *w);
 
 /* ---- effects on composed frames ----
  *

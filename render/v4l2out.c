@@ -17,7 +17,8 @@
  * into `staging`, then swaps it with `ready` under the lock; the writer
  * swaps `ready` with `front` under the lock when `fresh`, and copies
  * `front` into a device buffer outside it. Nobody waits for anybody but for
- * a pointer swap.
+ * a pointer swap. While nobody reads (output_set_idle), the writer ticks
+ * once a second: the device keeps a producer at almost no cost.
  */
 #include "output-priv.h"
 
@@ -41,6 +42,7 @@
 #include "render.h"
 
 #define NBUFFERS 4
+#define IDLE_PERIOD_NS 1000000000LL
 
 struct v4l2out {
 	int fd;
@@ -60,10 +62,12 @@ struct v4l2out {
 	bool started;
 	/* fields below protected by lock */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;    /* CLOCK_MONOTONIC; signalled on stop only */
+	pthread_cond_t cond;    /* CLOCK_MONOTONIC; signalled on stop and kick */
 	uint8_t *ready;         /* the newest frame */
 	bool fresh;             /* ready not yet taken by the writer */
 	bool stop;
+	bool idle;              /* tick once a second */
+	bool kick;              /* idle changed: tick now */
 	/* writer thread only */
 	uint8_t *front;         /* the frame queued at each tick */
 	unsigned queued;        /* buffers queued once: the others are free */
@@ -180,15 +184,15 @@ static int64_t diff_ns(const struct timespec *a, const struct timespec *b)
 }
 
 /* The next tick after next; from now when more than a period late. */
-static void schedule(struct v4l2out *v, struct timespec *next)
+static void schedule(int64_t period_ns, struct timespec *next)
 {
 	struct timespec now;
 
-	add_ns(next, v->period_ns);
+	add_ns(next, period_ns);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (diff_ns(&now, next) > v->period_ns) {
+	if (diff_ns(&now, next) > period_ns) {
 		*next = now;
-		add_ns(next, v->period_ns);
+		add_ns(next, period_ns);
 	}
 }
 
@@ -206,12 +210,18 @@ static void *writer_main(void *arg)
 			v->ready = t;
 			v->fresh = false;
 		}
+		int64_t period = v->idle ? IDLE_PERIOD_NS : v->period_ns;
 		pthread_mutex_unlock(&v->lock);
 		queue_front(v);
-		schedule(v, &next);
+		schedule(period, &next);
 		pthread_mutex_lock(&v->lock);
-		while (!v->stop && pthread_cond_timedwait(&v->cond, &v->lock, &next) != ETIMEDOUT) {
-			/* woken early: only a stop request signals */
+		while (!v->stop && !v->kick &&
+		       pthread_cond_timedwait(&v->cond, &v->lock, &next) != ETIMEDOUT) {
+			/* woken early: only stop and kick signal */
+		}
+		if (v->kick) {
+			v->kick = false;
+			clock_gettime(CLOCK_MONOTONIC, &next);
 		}
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -431,6 +441,17 @@ int v4l2out_write(struct v4l2out *v, const uint8_t *src, int stride)
 	v->fresh = true;
 	pthread_mutex_unlock(&v->lock);
 	return atomic_load(&v->error) < 0 ? -EIO : 0;
+}
+
+void v4l2out_set_idle(struct v4l2out *v, int idle)
+{
+	pthread_mutex_lock(&v->lock);
+	if (v->idle != (idle != 0)) {
+		v->idle = idle != 0;
+		v->kick = true;
+		pthread_cond_signal(&v->cond);
+	}
+	pthread_mutex_unlock(&v->lock);
 }
 
 void v4l2out_close(struct v4l2out *v)

@@ -10,6 +10,7 @@
 
 #include "configfile.h"
 #include "harness.h"
+#include "json.h"
 #include "options.h"
 #include "service-util.h"
 
@@ -50,6 +51,8 @@ static void test_file_values(void)
 		"output = y4m:/tmp/x#y.y4m\n"
 		"no-pacing = yes\n"
 		"size = 320x240\r\n"
+		"format = nv12\n"
+		"stats-json = /tmp/facetd stats.json\n"
 		"log-level = warning\n");
 
 	T_EQ_INT(read_into(c, path, &o, err, sizeof(err)), 0);
@@ -63,6 +66,8 @@ static void test_file_values(void)
 	T_EQ_INT(o.width, 320);
 	T_EQ_INT(o.height, 240);
 	T_EQ_INT(o.log_level, LOG_LVL_WARN);
+	T_ASSERT(strcmp(o.format, "nv12") == 0);
+	T_ASSERT(strcmp(o.stats_json, "/tmp/facetd stats.json") == 0);
 	T_EQ_INT(o.threads, 2); /* untouched: the default */
 	config_destroy(c);
 }
@@ -97,6 +102,7 @@ static void test_bad_lines_named(void)
 	expect_line_error("no-pacing = maybe\n", "1: no-pacing: 'maybe' is not true or false");
 	expect_line_error("size = 10x10\n", "1: size: '10x10' is not WIDTHxHEIGHT");
 	expect_line_error("log-level = loud\n", "1: log-level: 'loud'");
+	expect_line_error("format = mjpg\n", "1: format: 'mjpg' is not auto, yuyv, mjpeg or nv12");
 }
 
 static void test_nul_byte_line(void)
@@ -213,7 +219,8 @@ static void test_table_round_trip(void)
 	struct options a, b;
 	char err[512], buf[512];
 	const char *args[] = { "-s", "y4m:/tmp/x.y4m", "-S", "320x240", "-F", "25", "-P", "-n", "9",
-			       "-r", "192", "-a", "10", "-j", "-l", "warning", NULL };
+			       "-r", "192", "-a", "10", "-j", "/tmp/s.json", "-f", "mjpeg", "-l",
+			       "warning", NULL };
 
 	T_EQ_INT(parse_cli(&a, args), OPTIONS_RUN);
 	options_defaults(&b);
@@ -254,7 +261,7 @@ static void test_facetd_runs_with_file(void)
 {
 	char out[4096], err[8192];
 	const char *path = tmp_file("run.conf", "source = synthetic\nsize = 96x64\nres = 160\n"
-					"no-pacing = true\nframes = 3\nstats-json = true\n");
+					"no-pacing = true\nframes = 3\nstats-json = -\n");
 	const char *argv[] = { svc_bin("facetd"), "--config", path, "--model",
 			       t_path("../model/weights/default.fpw"), "--control",
 			       "/nonexistent/dir/sock", NULL, NULL, NULL };
@@ -268,6 +275,109 @@ static void test_facetd_runs_with_file(void)
 	T_EQ_INT(svc_run(argv, out, sizeof(out), err, sizeof(err), 120), 0);
 	T_STR_CONTAINS(out, "\"width\": 96, \"height\": 64, \"res\": 160");
 	T_STR_CONTAINS(out, "\"frames_written\": 2,"); /* the command line's --frames */
+}
+
+/* A grey 64x48 y4m file of n frames at fps, at dir/name. */
+static const char *grey_y4m(const char *name, int fps, int n)
+{
+	static char text[256 * 1024];
+	size_t len = (size_t)snprintf(text, sizeof(text), "YUV4MPEG2 W64 H48 F%d:1 C420jpeg\n", fps);
+
+	for (int i = 0; i < n && len + 6 + 64 * 48 * 3 / 2 < sizeof(text); i++) {
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "FRAME\n");
+		memset(text + len, 100, 64 * 48); /* no NUL: the file is written as text */
+		memset(text + len + 64 * 48, 128, 64 * 48 / 2);
+		len += 64 * 48 * 3 / 2;
+	}
+	text[len] = 0;
+	return tmp_file(name, text);
+}
+
+/* A file with --size and --fps: its frames are scaled to the size, its own
+ * rate is kept, which the log says once, and the stats say it ended. */
+static void test_facetd_file_size_and_rate(void)
+{
+	char out[8192], err[8192], spec[600], sock[600];
+	const char *argv[] = { svc_bin("facetd"), "--model", t_path("../model/weights/default.fpw"),
+			       "--control", sock, "--source", spec, "--size", "96x80", "--fps", "10",
+			       "--stats-json", "-", NULL };
+	const char *note;
+
+	snprintf(spec, sizeof(spec), "y4m:%s", grey_y4m("rate.y4m", 25, 3));
+	snprintf(sock, sizeof(sock), "%s/rate.sock", t_tmpdir());
+	T_EQ_INT(svc_run(argv, out, sizeof(out), err, sizeof(err), 120), 0);
+	T_STR_CONTAINS(out, "\"width\": 96, \"height\": 80");
+	T_STR_CONTAINS(out, "\"state\": \"stopped\", \"stop_reason\": \"source-ended\"");
+	note = strstr(err, "rate.y4m: --fps is not applied to a file: it plays at its own 25 fps");
+	T_ASSERT(note);
+	T_ASSERT(!strstr(note + strlen("rate.y4m: --fps"), "--fps is not applied")); /* once */
+}
+
+/* SIGTERM: the --stats-json file is written once every thread has ended,
+ * whole (one JSON object and a newline, no PATH.tmp left), and says so and
+ * why; a source path with quotes and a backslash is escaped. */
+static void test_facetd_sigterm_stats(void)
+{
+	static struct json_object o;
+	char spec[600], path[600], tmp[620], line[8192] = "", why[256];
+	const char *args[] = { "--source", spec, "--stats-json", path, NULL };
+	struct svc d;
+	size_t len;
+	FILE *f;
+
+	snprintf(spec, sizeof(spec), "y4m:%s", grey_y4m("q\"uo\\te.y4m", 5, 50)); /* 10 s */
+	snprintf(path, sizeof(path), "%s/sigterm stats.json", t_tmpdir());
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(path);
+	svc_start(&d, "sigterm", args, NULL);
+	for (int i = 0; i < 600 && strstr(svc_ask(d.sock, "{\"cmd\": \"stats\"}"),
+					  "\"frames_written\": 0,"); i++)
+		usleep(100 * 1000);
+	T_ASSERT(access(path, F_OK) != 0); /* written at exit */
+	T_EQ_INT(svc_stop(&d, SIGTERM), 0);
+	T_ASSERT(access(tmp, F_OK) != 0);
+	f = fopen(path, "r");
+	T_ASSERT(f);
+	len = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[len] = 0;
+	T_ASSERT(len > 2 && line[len - 1] == '\n' && !strchr(line, '\n')[1]); /* one line */
+	line[len - 1] = 0;
+	if (json_parse(line, strlen(line), &o, why, sizeof(why)) < 0)
+		t_fail(__FILE__, __LINE__, "%s: %s", line, why);
+	T_ASSERT(strcmp(json_get_string(&o, "source"), spec) == 0);
+	T_ASSERT(strcmp(json_get_string(&o, "state"), "stopped") == 0);
+	T_ASSERT(strcmp(json_get_string(&o, "stop_reason"), "signal") == 0);
+	T_ASSERT(strcmp(json_get(&o, "frames_written")->value, "0") != 0);
+	f = fopen(d.out, "r"); /* nothing on stdout */
+	T_ASSERT(f && fgetc(f) == EOF);
+	fclose(f);
+}
+
+/* --stats-json: a path that cannot be written (its folder does not exist)
+ * is an error at exit that names it, and the exit status says so; - is
+ * stdout, and a path that is not a regular file (/dev/stdout) is written as
+ * it is. */
+static void test_facetd_stats_json_paths(void)
+{
+	char out[8192], err[8192], bad[600], want[700], sock[600];
+	const char *argv[] = { svc_bin("facetd"), "--model", t_path("fixtures/tiny.fpw"),
+			       "--control", sock, "--source", "synthetic", "--size", "64x48",
+			       "--no-pacing", "--frames", "1", "--stats-json", bad, NULL };
+
+	snprintf(bad, sizeof(bad), "%s/no such folder/stats.json", t_tmpdir());
+	snprintf(sock, sizeof(sock), "%s/paths.sock", t_tmpdir());
+	T_EQ_INT(svc_run(argv, out, sizeof(out), err, sizeof(err), 120), 1);
+	snprintf(want, sizeof(want), "--stats-json: cannot write %s: No such file or directory", bad);
+	T_STR_CONTAINS(err, want);
+	T_ASSERT(out[0] == 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(bad, sizeof(bad), "%s", i ? "/dev/stdout" : "-");
+		T_EQ_INT(svc_run(argv, out, sizeof(out), err, sizeof(err), 120), 0);
+		T_ASSERT(strncmp(out, "{\"source\": \"synthetic\", \"width\": 64,", 36) == 0);
+		T_STR_CONTAINS(out, "\"frames_written\": 1,");
+		T_ASSERT(strchr(out, '\n') && strchr(out, '\n')[1] == 0);
+	}
 }
 
 static const char *get(const char *sock, const char *key)
@@ -341,4 +451,7 @@ T_MAIN(T_CASE(test_file_values),
        T_CASE(test_table_round_trip),
        T_CASE(test_facetd_refuses_bad_file),
        T_CASE(test_facetd_runs_with_file),
+       T_CASE(test_facetd_file_size_and_rate),
+       T_CASE(test_facetd_sigterm_stats),
+       T_CASE(test_facetd_stats_json_paths),
        T_CASE(test_reload_good_and_bad))

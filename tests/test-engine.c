@@ -3,6 +3,7 @@
  * decoding, and the input range. */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,37 @@ static void test_encode_rgba_normalises(void)
 	model_free(m);
 }
 
+/* A raised cancel flag stops model_decode_labels() before any batch of
+ * query points, dense or refined; a lowered one changes nothing. */
+static void test_decode_cancel(void)
+{
+	struct model *m = load("fixtures/tiny.fpw");
+	struct model_run *run = model_run_create(m, 128);
+	float *in = calloc(3 * 96 * 96, sizeof(float));
+	int w = 100, h = 100;
+	uint8_t *want = malloc((size_t)w * h), *got = malloc((size_t)w * h);
+	struct model_refine r4 = { .step = 4 };
+	atomic_bool flag = true;
+
+	T_EQ_INT(model_encode(run, in, 96), 0);
+	T_EQ_INT(model_decode_labels(run, w, h, want, w, NULL), 0);
+	model_run_set_cancel(run, &flag);
+	memset(got, 0xEE, (size_t)w * h);
+	T_EQ_INT(model_decode_labels(run, w, h, got, w, NULL), -ECANCELED);
+	T_EQ_INT(model_decode_labels(run, w, h, got, w, &r4), -ECANCELED);
+	for (int i = 0; i < w * h; i++)
+		T_EQ_INT(got[i], 0xEE); /* nothing decoded */
+	atomic_store(&flag, false);
+	T_EQ_INT(model_decode_labels(run, w, h, got, w, NULL), 0);
+	T_EQ_INT(memcmp(got, want, (size_t)w * h), 0);
+	atomic_store(&flag, true);
+	model_run_set_cancel(run, NULL);
+	T_EQ_INT(model_decode_labels(run, w, h, got, w, NULL), 0);
+	free(in), free(want), free(got);
+	model_run_destroy(run);
+	model_free(m);
+}
+
 static void test_input_range(void)
 {
 	struct model *m = load("fixtures/tiny.fpw");
@@ -387,4 +419,5 @@ T_MAIN(T_CASE(test_conv_against_naive),
        T_CASE(test_dense_equals_points),
        T_CASE(test_refine_agrees_with_dense),
        T_CASE(test_encode_rgba_normalises),
+       T_CASE(test_decode_cancel),
        T_CASE(test_input_range))

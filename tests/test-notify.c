@@ -115,13 +115,13 @@ static void test_watchdog_rule(void)
 	const char *path = tmp_name("notify-rule");
 	int fd = listener(path);
 	struct notify_watchdog w;
-	struct notify_progress p = { 0, 0 };
+	struct notify_progress p = { 0, 0, 0 };
 	const int64_t ms = 1000000;
 
 	setenv("NOTIFY_SOCKET", path, 1);
 	notify_watchdog_init(&w, 1000000, 0);
 	T_EQ_INT(notify_watchdog_tick(&w, &p, 100 * ms), 0);
-	p = (struct notify_progress){ 5, 5 };
+	p = (struct notify_progress){ 5, 5, 0 };
 	T_EQ_INT(notify_watchdog_tick(&w, &p, 200 * ms), 0);   /* not yet due */
 	T_EQ_INT(notify_watchdog_tick(&w, &p, 600 * ms), 1);   /* due, both moved */
 	T_ASSERT(strcmp(receive(fd, 1000), "WATCHDOG=1") == 0);
@@ -132,8 +132,14 @@ static void test_watchdog_rule(void)
 	T_EQ_INT(notify_watchdog_tick(&w, &p, 2000 * ms), 1);
 	p.inference = 7;                                       /* capture stuck */
 	T_EQ_INT(notify_watchdog_tick(&w, &p, 2600 * ms), 0);
+	p.idle = 1;                                            /* camera released */
+	T_EQ_INT(notify_watchdog_tick(&w, &p, 2700 * ms), 1);
+	T_ASSERT(strcmp(receive(fd, 1000), "WATCHDOG=1") == 0);
+	T_EQ_INT(notify_watchdog_tick(&w, &p, 3000 * ms), 0);  /* not yet due */
+	T_EQ_INT(notify_watchdog_tick(&w, &p, 3300 * ms), 1);  /* due, idle */
+	T_ASSERT(strcmp(receive(fd, 1000), "WATCHDOG=1") == 0);
 	notify_watchdog_init(&w, 0, 0);                        /* no watchdog */
-	p = (struct notify_progress){ 100, 100 };
+	p = (struct notify_progress){ 100, 100, 0 };
 	T_EQ_INT(notify_watchdog_tick(&w, &p, 9000 * ms), 0);
 	unsetenv("NOTIFY_SOCKET");
 	close(fd);

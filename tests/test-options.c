@@ -71,6 +71,60 @@ static void test_bad_input_named(void)
 	expect_error((const char *[]){ "stray", NULL }, "unexpected argument 'stray'");
 }
 
+/* --format: the camera pixel formats facetd reads, auto by default. */
+static void test_camera_format(void)
+{
+	struct options o;
+	char err[256] = "";
+	const char *names[] = { "yuyv", "mjpeg", "nv12", "auto" };
+
+	T_EQ_INT(parse(&o, err, sizeof(err), (const char *[]){ NULL }), OPTIONS_RUN);
+	T_ASSERT(strcmp(o.format, "auto") == 0);
+	for (int i = 0; i < 4; i++) {
+		char arg[16];
+		snprintf(arg, sizeof(arg), "%s", names[i]);
+		T_EQ_INT(parse(&o, err, sizeof(err), (const char *[]){ "--format", arg, NULL }),
+			 OPTIONS_RUN);
+		T_ASSERT(strcmp(o.format, names[i]) == 0);
+		T_ASSERT(o.format != arg); /* the table's word: arg may go */
+	}
+	T_EQ_INT(parse(&o, err, sizeof(err), (const char *[]){ "-f", "nv12", NULL }), OPTIONS_RUN);
+	T_ASSERT(strcmp(o.format, "nv12") == 0);
+	T_EQ_INT(options_set(&o, "format", "mjpeg", err, sizeof(err)), 0); /* a config key */
+	T_ASSERT(strcmp(o.format, "mjpeg") == 0);
+	T_EQ_INT(options_set(&o, "format", "YUYV", err, sizeof(err)), -EINVAL);
+	T_STR_CONTAINS(err, "format: 'YUYV' is not auto, yuyv, mjpeg or nv12");
+	T_EQ_INT(options_when((size_t)options_find("format")), OPTIONS_RESTART);
+	expect_error((const char *[]){ "--format", "rgb3", NULL },
+		     "--format: 'rgb3' is not auto, yuyv, mjpeg or nv12");
+	expect_error((const char *[]){ "--format", "", NULL }, "--format: '' is not");
+	expect_error((const char *[]){ "--format", NULL }, "missing argument for '--format'");
+}
+
+/* --stats-json takes a PATH, - for stdout; it was a flag, so an option
+ * after it is not taken for the path. */
+static void test_stats_json_path(void)
+{
+	struct options o;
+	char err[256] = "";
+
+	T_EQ_INT(parse(&o, err, sizeof(err), (const char *[]){ NULL }), OPTIONS_RUN);
+	T_ASSERT(o.stats_json == NULL);
+	T_EQ_INT(parse(&o, err, sizeof(err), (const char *[]){ "--stats-json", "/tmp/s.json", NULL }),
+		 OPTIONS_RUN);
+	T_ASSERT(strcmp(o.stats_json, "/tmp/s.json") == 0);
+	T_EQ_INT(parse(&o, err, sizeof(err), (const char *[]){ "-j", "-", NULL }), OPTIONS_RUN);
+	T_ASSERT(strcmp(o.stats_json, "-") == 0);
+	T_EQ_INT(options_set(&o, "stats-json", "out/stats.json", err, sizeof(err)), 0);
+	T_ASSERT(strcmp(o.stats_json, "out/stats.json") == 0);
+	expect_error((const char *[]){ "--stats-json", NULL }, "missing argument for '--stats-json'");
+	expect_error((const char *[]){ "--stats-json", "--preview", NULL },
+		     "--stats-json: '--preview' is an option, not a PATH");
+	expect_error((const char *[]){ "--stats-json", "", NULL }, "--stats-json: empty value");
+}
+
 T_MAIN(T_CASE(test_defaults_and_values),
        T_CASE(test_help_and_version),
-       T_CASE(test_bad_input_named))
+       T_CASE(test_bad_input_named),
+       T_CASE(test_camera_format),
+       T_CASE(test_stats_json_path))

@@ -1,15 +1,19 @@
 /* The pipeline on host sources: frames accounted for, outputs written,
  * the face tracked on a real clip, stop on request, bad sources. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
 #include "config.h"
 #include "harness.h"
+#include "json.h"
 #include "pipeline-util.h"
 #include "model.h"
 #include "pipeline.h"
@@ -124,6 +128,261 @@ static void test_stop_request(void)
 	model_free(m);
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Waits until n frames are inferred (at most 2 minutes); their count. */
+static uint64_t wait_inferred(struct pipeline *p, uint64_t n)
+{
+	struct pipeline_stats st;
+
+	for (int i = 0; i < 60000; i++) {
+		pipeline_get_stats(p, &st);
+		if (st.inferred >= n)
+			return st.inferred;
+		usleep(2000);
+	}
+	t_fail(__FILE__, __LINE__, "%llu frames not inferred in 2 minutes", (unsigned long long)n);
+}
+
+/* A stop request mid-frame is seen between the decoder's batches: stopping
+ * takes a small part of a frame (dense decoding at 480x480: hundreds of
+ * ms; square, so that every frame is decoded whole, face or not), and the
+ * frame cut short is not counted. */
+static void test_stop_is_prompt(void)
+{
+	struct model *m = pu_load_default();
+	struct pipeline_config cfg = { .source = "synthetic",
+				       .capture = { .width = 480, .height = 480, .realtime = 1 },
+				       .res = 96, .refine = 1 };
+	struct pipeline *p = pu_start(&cfg, m);
+	struct pipeline_stats st;
+	uint64_t done = wait_inferred(p, 1);
+	double t0, stop_ms, frame_ms;
+
+	pipeline_get_stats(p, &st);
+	frame_ms = st.encode_ms + st.decode_ms;
+	usleep((useconds_t)(frame_ms * 1000 / 4)); /* a quarter into the next frame */
+	t0 = now_ms();
+	pipeline_stop(p, PIPELINE_STOP_SIGNAL);
+	stop_ms = now_ms() - t0;
+	pipeline_get_stats(p, &st);
+	printf("  a frame: %.0f ms; stopping: %.1f ms\n", frame_ms, stop_ms);
+	T_CMP_DBL(stop_ms, <, frame_ms / 3);
+	T_EQ_INT(st.inferred, done);
+	T_ASSERT(st.stopped);
+	T_EQ_INT(st.stop_reason, PIPELINE_STOP_SIGNAL);
+	pipeline_destroy(p);
+	model_free(m);
+}
+
+/* The stats JSON of a pipeline, parsed (it must be valid). */
+static void stats_json(struct pipeline *p, struct json_object *o)
+{
+	struct pipeline_stats st;
+	char json[4096], why[256];
+
+	pipeline_get_stats(p, &st);
+	T_CMP_INT(pipeline_stats_json(&st, json, sizeof(json)), >, 0);
+	if (json_parse(json, strlen(json), o, why, sizeof(why)) < 0)
+		t_fail(__FILE__, __LINE__, "%s: %s", json, why);
+}
+
+/* --frames: no frame is started once the last is on its way out (the
+ * output is held up by a pipe nobody reads yet, while frames keep coming),
+ * and the stats say the pipeline stopped at the frame limit. */
+static void test_frame_limit(void)
+{
+	static struct json_object o;
+	struct model *m = pu_load_default();
+	char path[512], spec[600], buf[65536];
+	struct pipeline_config cfg = { .source = "synthetic",
+				       .capture = { .width = 320, .height = 240, .realtime = 1 },
+				       .n_outputs = 1, .res = 128, .refine = 4, .max_frames = 3 };
+	struct pipeline_stats st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/limit.fifo", t_tmpdir());
+	T_EQ_INT(mkfifo(path, 0600), 0);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	T_CMP_INT(fd, >=, 0);
+	snprintf(spec, sizeof(spec), "y4m:%s", path);
+	cfg.outputs[0] = spec;
+	struct pipeline *p = pu_start(&cfg, m);
+	wait_inferred(p, 3);
+	usleep(500 * 1000); /* time for more frames, were any started */
+	for (int i = 0; i < 12000 && !pipeline_wait(p, 10); i++)
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	pipeline_stop(p, PIPELINE_STOP_SIGNAL); /* the reason known stays */
+	pipeline_get_stats(p, &st);
+	T_EQ_INT(st.written, 3);
+	T_EQ_INT(st.inferred, 3);
+	T_ASSERT(st.stopped);
+	T_EQ_INT(st.stop_reason, PIPELINE_STOP_FRAMES);
+	stats_json(p, &o);
+	T_ASSERT(strcmp(json_get_string(&o, "state"), "stopped") == 0);
+	T_ASSERT(strcmp(json_get_string(&o, "stop_reason"), "frame-limit") == 0);
+	pipeline_destroy(p);
+	close(fd);
+	model_free(m);
+}
+
+/* A grey y4m file of n frames, w x h, at fps. */
+static void write_grey_y4m(const char *path, int w, int h, int fps, int n)
+{
+	FILE *f = fopen(path, "wb");
+
+	T_ASSERT(f);
+	fprintf(f, "YUV4MPEG2 W%d H%d F%d:1 Ip C420jpeg\n", w, h, fps);
+	for (int i = 0; i < n; i++) {
+		fputs("FRAME\n", f);
+		for (int j = 0; j < w * h * 3 / 2; j++)
+			fputc(j < w * h ? 100 : 128, f);
+	}
+	T_EQ_INT(fclose(f), 0);
+}
+
+/* Runs a y4m file to its end; the stats' JSON, parsed. */
+static void run_file(const char *path, struct json_object *o)
+{
+	struct model *m = pu_load_default();
+	char spec[600];
+	struct pipeline_config cfg = { .source = spec, .res = 128, .refine = 4 };
+	struct pipeline_stats st;
+
+	snprintf(spec, sizeof(spec), "y4m:%s", path);
+	struct pipeline *p = pu_start(&cfg, m);
+	pu_run_to_end(p, &st);
+	pipeline_stop(p, PIPELINE_STOP_REQUESTED);
+	stats_json(p, o);
+	pipeline_destroy(p);
+	model_free(m);
+}
+
+/* The stats JSON is valid with a source path holding quotes, backslashes
+ * and a UTF-8 character cut where the source's name is truncated, and says
+ * the source ended. */
+static void test_stats_json_source_escaped(void)
+{
+	static struct json_object o;
+	char path[512], want[600], name[64];
+	int fill = 58 - (int)strlen(t_tmpdir()) - 1; /* "é" across the name's 63rd byte */
+
+	snprintf(path, sizeof(path), "%s/q\"uo\\te'd.y4m", t_tmpdir());
+	write_grey_y4m(path, 64, 48, 25, 3);
+	run_file(path, &o);
+	snprintf(want, sizeof(want), "y4m:%s", path);
+	T_ASSERT(strcmp(json_get_string(&o, "source"), want) == 0);
+	T_ASSERT(strcmp(json_get_string(&o, "state"), "stopped") == 0);
+	T_ASSERT(strcmp(json_get_string(&o, "stop_reason"), "source-ended") == 0);
+	T_ASSERT(json_get(&o, "frames_written") != NULL);
+	T_CMP_INT(fill, >=, 1); /* a temporary directory of the usual length */
+	memset(name, 'x', (size_t)fill);
+	snprintf(name + fill, sizeof(name) - (size_t)fill, "\xc3\xa9.y4m");
+	snprintf(path, sizeof(path), "%s/%s", t_tmpdir(), name);
+	write_grey_y4m(path, 64, 48, 25, 2);
+	run_file(path, &o); /* fails on invalid UTF-8 */
+	snprintf(want, sizeof(want), "y4m:%.58s", path);
+	T_ASSERT(strncmp(json_get_string(&o, "source"), want, strlen(want)) == 0);
+}
+
+/* With no free slot (the inference thread stalled) frames are still taken
+ * from the source and counted as dropped; every frame is accounted for. */
+static void test_drops_without_slot(void)
+{
+	struct model *m = pu_load_default();
+	char path[512], spec[600];
+	/* read as fast as it goes: every frame waits for the inference */
+	struct pipeline_config cfg = { .source = spec, .capture = { .realtime = 0 },
+				       .res = 128, .refine = 4 };
+	struct pipeline_stats st;
+
+	snprintf(path, sizeof(path), "%s/drops.y4m", t_tmpdir());
+	write_grey_y4m(path, 64, 48, 100, 40);
+	snprintf(spec, sizeof(spec), "y4m:%s", path);
+	struct pipeline *p = pu_start(&cfg, m);
+	pipeline_debug_stall(p, 1000); /* the 40 frames come at once; 8 slots */
+	pu_run_to_end(p, &st);
+	pipeline_stop(p, PIPELINE_STOP_REQUESTED);
+	pipeline_get_stats(p, &st);
+	T_CMP_INT(st.dropped_capture, >=, 20);
+	T_EQ_INT(st.captured + st.dropped_capture, 40);
+	T_EQ_INT(st.inferred + st.dropped_stale, st.captured);
+	T_EQ_INT(st.written, st.inferred);
+	T_EQ_INT(st.capture_errors, 0);
+	pipeline_destroy(p);
+	model_free(m);
+}
+
+/* Frames whose luma rises by 4 a frame from 20. */
+static void write_ramp_y4m(const char *path, int w, int h, int fps, int n)
+{
+	FILE *f = fopen(path, "wb");
+
+	T_ASSERT(f);
+	fprintf(f, "YUV4MPEG2 W%d H%d F%d:1 Ip C420jpeg\n", w, h, fps);
+	for (int i = 0; i < n; i++) {
+		fputs("FRAME\n", f);
+		for (int j = 0; j < w * h * 3 / 2; j++)
+			fputc(j < w * h ? 20 + 4 * i : 128, f);
+	}
+	T_EQ_INT(fclose(f), 0);
+}
+
+/* A live source (played at its rate) with a slow inference: every frame is
+ * still shown, in order, those not inferred with the parts of an earlier
+ * one. */
+static void test_every_frame_shown_live(void)
+{
+	struct model *m = pu_load_default();
+	char in[512], out[512], spec[600], ospec[600], err[256];
+	struct pipeline_config cfg = { .source = spec, .capture = { .realtime = 1 },
+				       .n_outputs = 1, .res = 96, .refine = 4, .effect = "none" };
+	struct pipeline_stats st;
+	struct capture *c;
+	int last = -1, n = 0;
+
+	snprintf(in, sizeof(in), "%s/ramp.y4m", t_tmpdir());
+	snprintf(out, sizeof(out), "%s/ramp-out.y4m", t_tmpdir());
+	write_ramp_y4m(in, 64, 48, 50, 40);
+	snprintf(spec, sizeof(spec), "y4m:%s", in);
+	snprintf(ospec, sizeof(ospec), "y4m:%s", out);
+	cfg.outputs[0] = ospec;
+	struct pipeline *p = pu_start(&cfg, m);
+	pipeline_debug_stall(p, 300); /* 15 frame periods */
+	pu_run_to_end(p, &st);
+	pipeline_stop(p, PIPELINE_STOP_REQUESTED);
+	pipeline_get_stats(p, &st);
+	pipeline_destroy(p);
+	T_EQ_INT(st.captured + st.dropped_capture, 40);
+	T_EQ_INT(st.dropped_capture, 0);
+	/* every frame shown but those parsed after newer ones were shown, and
+	 * those that came before there were any parts */
+	T_EQ_INT(st.written + st.overtaken + st.dropped_stale, st.captured);
+	T_CMP_INT(st.overtaken, >, 0);           /* the stalled one, at least */
+	T_CMP_INT(st.inferred, <, st.written);   /* not every frame parsed */
+	T_CMP_DBL(st.labels_age_ms_p50, >=, st.latency_ms_p50);
+
+	T_EQ_INT(capture_open(ospec, NULL, &c, err, sizeof(err)), 0);
+	uint8_t *buf = malloc(64 * 48 * 4);
+	struct capture_frame f = { .rgba = buf, .stride = 64 * 4 };
+	while (capture_read(c, &f, err, sizeof(err)) == 0) {
+		T_CMP_INT(buf[0], >, last); /* in order: never back in time */
+		last = buf[0];
+		n++;
+	}
+	free(buf);
+	capture_close(c);
+	T_EQ_INT(n, st.written);
+	model_free(m);
+}
+
 /* Settings changed while running, and a snapshot of the output. */
 static void test_live_settings_and_snapshot(void)
 {
@@ -186,5 +445,10 @@ static void test_bad_source_and_output(void)
 T_MAIN(T_CASE(test_synthetic_to_y4m),
        T_CASE(test_real_clip),
        T_CASE(test_stop_request),
+       T_CASE(test_stop_is_prompt),
+       T_CASE(test_frame_limit),
+       T_CASE(test_stats_json_source_escaped),
+       T_CASE(test_drops_without_slot),
+       T_CASE(test_every_frame_shown_live),
        T_CASE(test_live_settings_and_snapshot),
        T_CASE(test_bad_source_and_output))

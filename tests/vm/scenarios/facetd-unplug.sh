@@ -43,8 +43,8 @@ wait_frames() {
 
 say "facetd streams from $dev"
 # shellcheck disable=SC2086
-"$FACETD" --stats-json --source "$dev" --fps 5 $FACETD_TCG --control "$sock" \
-	>"$FVM_OUT/facetd.json" 2>"$log" &
+"$FACETD" --stats-json "$FVM_OUT/facetd.json" --source "$dev" --fps 5 $FACETD_TCG \
+	--control "$sock" 2>"$log" &
 pid=$!
 wait_file "$sock" 20
 wait_frames 2 20

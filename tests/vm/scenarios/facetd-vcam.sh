@@ -8,9 +8,12 @@
 #   source's: 5 fps);
 # - the label stream: GREY at the same size, values 0..18, parts of the face
 #   in it once a parsed frame went out (checked on the host);
-# - v4l2-ctl reads 10 frames, paced at that rate: the newest frame repeats
-#   while the inference (seconds a frame under TCG) has no new one, and it
-#   shows the skin colour of the parts over the face (checked on the host);
+# - v4l2-ctl reads 10 frames, paced at that rate, showing the skin colour of
+#   the parts over the face (checked on the host); every frame of the
+#   source goes out, with the newest parts (the inference takes seconds a
+#   frame under TCG);
+# - paused (`facetctl pause`: no new frame), the device goes on at its rate
+#   repeating the last frame;
 #   ffmpeg reads 5 frames;
 # - SIGTERM, then facetd again at once: the device is not busy, frames flow;
 # - --output-format i420 (and another size, from the synthetic source): the
@@ -18,10 +21,10 @@
 #@ timeout 240
 #@ module v4l2loopback devices=2 video_nr=10,11 max_buffers=4 exclusive_caps=1,1 card_label="facetd camera,facetd labels"
 #@ needs v4l2-ctl ffmpeg
-#@ needs-build daemon/facetd
+#@ needs-build daemon/facetd daemon/facetctl
 #@ needs-config HAVE_V4L2
 #@ prepare prepare-clip.sh y4m 640x480 30 5
-#@ check facetcheck.py repeats vcam.raw --frame-size 614400 --min-frames 10 --min-repeats 50
+#@ check facetcheck.py repeats stall.raw --frame-size 614400 --min-frames 10 --min-repeats 80
 #@ check facetcheck.py parts vcam.raw --yuyv 640x480
 #@ check facetcheck.py labels labels.raw --size 640x480 --min-frames 3 --min-parts 1
 . "$FVM_TOOLS/scenarios/lib.sh"
@@ -40,13 +43,13 @@ start_facetd() {
 	case " $* " in
 	*" --source "*)
 		# shellcheck disable=SC2086
-		"$FACETD" --stats-json $FACETD_TCG "$@" \
-			>"$FVM_OUT/$name.json" 2>"$FVM_OUT/$name.log" &
+		"$FACETD" --stats-json "$FVM_OUT/$name.json" $FACETD_TCG "$@" \
+			2>"$FVM_OUT/$name.log" &
 		;;
 	*)
 		# shellcheck disable=SC2086
-		loop_y4m "$clip" 2>/dev/null | "$FACETD" --stats-json --source y4m:- $FACETD_TCG "$@" \
-			>"$FVM_OUT/$name.json" 2>"$FVM_OUT/$name.log" &
+		loop_y4m "$clip" 2>/dev/null | "$FACETD" --stats-json "$FVM_OUT/$name.json" \
+			--source y4m:- $FACETD_TCG "$@" 2>"$FVM_OUT/$name.log" &
 		;;
 	esac
 	pid=$!
@@ -81,7 +84,8 @@ card=$(card_type "$cam")
 [ "$card" = "facetd camera" ] || fail "$cam: card type '$card'"
 ! is_capture "$cam" || fail "$cam: a capture device before facetd runs (exclusive_caps=1)"
 
-start_facetd first --output "v4l2:$cam" --output-labels "v4l2:$labels"
+sock=/run/tmp/vcam.sock
+start_facetd first --output "v4l2:$cam" --output-labels "v4l2:$labels" --control "$sock"
 is_capture "$cam" || fail "$cam: no capture device while facetd writes"
 fmt=$(capture_format "$cam")
 [ "$fmt" = "YUYV 640x480" ] || fail "$cam: $fmt, not YUYV 640x480"
@@ -104,6 +108,12 @@ expect_size "$FVM_OUT/vcam.raw" $((10 * 614400))
 ms=$(echo "$t0 $t1" | awk '{ printf "%d", ($2 - $1) * 1000 }')
 echo "10 frames in $ms ms"
 [ "$ms" -ge 1500 ] || fail "10 frames in $ms ms: faster than 5 fps"
+
+say "paused: the last frame repeats"
+"$FACETCTL" --socket "$sock" pause || fail "facetctl pause"
+sleep 1
+read_frames "$cam" 10 "$FVM_OUT/stall.raw"
+"$FACETCTL" --socket "$sock" resume || fail "facetctl resume"
 
 say "ffmpeg reads 5 frames"
 ffmpeg -nostdin -hide_banner -loglevel error -f v4l2 -i "$cam" -frames:v 5 -c:v copy \

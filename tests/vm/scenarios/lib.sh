@@ -32,12 +32,13 @@ background() {
 	BG_PIDS="$BG_PIDS $!"
 }
 
+# (Its loop variable is not "pid", which scenarios use for facetd's.)
 stop_background() {
-	for pid in $BG_PIDS; do
-		kill "$pid" 2>/dev/null || true
+	for bg_pid in $BG_PIDS; do
+		kill "$bg_pid" 2>/dev/null || true
 	done
-	for pid in $BG_PIDS; do
-		wait "$pid" 2>/dev/null || true
+	for bg_pid in $BG_PIDS; do
+		wait "$bg_pid" 2>/dev/null || true
 	done
 	BG_PIDS=
 }
@@ -91,14 +92,14 @@ FACETCTL=${FACETD_BUILD:-}/daemon/facetctl
 # Under TCG (no AVX) one inferred frame takes facetd 5-15 s: about 2.5 s for
 # the encoder at --res 96 and the rest for the decoder, which grows with the
 # frame's size and the parts' borders (tests/vm/TIMINGS.md). Scenarios ask
-# for few frames, with these settings. With a live source, facetd --frames N
-# exits only once the frame in inference when the Nth was written is done:
-# count N + 1 inferences.
+# for few frames, with these settings. facetd --frames N starts no frame
+# once N are on their way out, and a stop cuts the frame in inference short
+# (within a batch of the decoder).
 # shellcheck disable=SC2034
 FACETD_TCG="--res 96 --threads 1 --refine 8"
 
 # json_value FILE KEY: KEY's value in the last line of FILE that has it (a
-# --stats-json line or facetctl --json's reply); strings without quotes.
+# --stats-json file or facetctl --json's reply); strings without quotes.
 json_value() {
 	sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" "$1" | tail -n 1
 }
@@ -126,14 +127,16 @@ wait_log() {
 }
 
 # run_facetd NAME ARGS...: runs facetd to its end with --stats-json: the
-# JSON line goes to $FVM_OUT/NAME.json, the log to $FVM_OUT/NAME.log.
+# figures go to $FVM_OUT/NAME.json, the log to $FVM_OUT/NAME.log.
 run_facetd() {
 	name=$1
 	shift
 	say "facetd $*"
+	rm -f "$FVM_OUT/$name.json"
 	rc=0
-	"$FACETD" --stats-json "$@" >"$FVM_OUT/$name.json" 2>"$FVM_OUT/$name.log" || rc=$?
+	"$FACETD" --stats-json "$FVM_OUT/$name.json" "$@" 2>"$FVM_OUT/$name.log" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$FVM_OUT/$name.log"; fail "facetd exited with status $rc"; }
+	[ -s "$FVM_OUT/$name.json" ] || fail "facetd wrote no $FVM_OUT/$name.json"
 	cat "$FVM_OUT/$name.json"
 }
 
