@@ -142,9 +142,11 @@ static void take_signals(sigset_t *sigs)
  * config. Returns the signal that stopped it, 0, or -1 on failure. */
 static int run_until_done(struct service *s, const sigset_t *sigs)
 {
-	struct timespec tick = { 0, 100 * 1000 * 1000 };
-
 	for (;;) {
+		/* released on demand: fewer wake-ups (control requests and
+		 * signals come at once anyway) */
+		struct pipeline *p = service_pipeline(s);
+		struct timespec tick = { 0, (p && pipeline_released(p) ? 500 : 100) * 1000 * 1000 };
 		int sig = sigtimedwait(sigs, NULL, &tick), r;
 		if (sig == SIGINT || sig == SIGTERM)
 			return sig;

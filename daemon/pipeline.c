@@ -13,7 +13,8 @@
  * (the camera's rate is kept however slow the inference; the parts lag by
  * the inference time, which the stats give as labels_age). The output
  * never goes back in time: an inferred frame older than one already shown
- * gives its parts only. A source read as fast as it goes (--no-pacing)
+ * gives its parts only; while that happens (infer_slow), a frame handed to
+ * the inference also goes out at once as a copy, so that none is missing. A source read as fast as it goes (--no-pacing)
  * hands every frame to the inference thread, which takes the newest: every
  * frame shown is then parsed.
  *
@@ -59,6 +60,7 @@ struct slot {
 	int64_t captured_ns;
 	int splash;        /* a "camera lost" frame: nothing to infer */
 	int direct;        /* not inferred: shown with the newest parts */
+	int copied;        /* inferred; a copy went out direct: parts only */
 	int box[4];        /* face crop x, y, w, h; w 0: whole frame */
 };
 
@@ -117,6 +119,7 @@ struct pipeline {
 	struct ring direct;
 	bool live;                    /* frames come at their own pace: show every one */
 	atomic_bool infer_busy;       /* the inference thread holds a frame */
+	atomic_bool infer_slow;       /* inferred frames get overtaken: copy them out */
 	atomic_uint_fast64_t overtaken;
 	/* output thread: the newest parts and what was shown */
 	uint8_t *parts;               /* width * height labels */
@@ -318,6 +321,27 @@ static bool take_free(struct pipeline *p, uint32_t *idx)
 	return ring_pop(&p->free_ring, idx) || ring_pop(&p->back, idx);
 }
 
+/* While inferred frames get overtaken (the inference is slower than the
+ * source), a frame for the inference thread also goes out at once, as a
+ * copy, so that none is missing from the output. */
+static void copy_out(struct pipeline *p, struct slot *s)
+{
+	uint32_t c;
+
+	s->copied = 0;
+	if (!atomic_load(&p->infer_slow) || !take_free(p, &c))
+		return;
+	memcpy(p->slots[c].rgba, s->rgba, (size_t)p->width * p->height * 4);
+	p->slots[c].sequence = s->sequence;
+	p->slots[c].captured_ns = s->captured_ns;
+	p->slots[c].splash = 0;
+	p->slots[c].direct = 1;
+	p->slots[c].copied = 0;
+	s->copied = 1;
+	ring_push(&p->direct, c);
+	wake(p->wake_output);
+}
+
 /* A captured frame goes to the inference thread when that is free for it
  * (or always, from a source read as fast as it goes); otherwise straight
  * to the output thread. */
@@ -325,15 +349,18 @@ static void hand_over(struct pipeline *p, uint32_t idx)
 {
 	struct slot *s = &p->slots[idx];
 
+	s->copied = 0;
 	s->direct = p->live && !s->splash &&
 		    (atomic_load(&p->infer_busy) || ring_count(&p->filled) > 0);
 	if (s->direct) {
 		ring_push(&p->direct, idx);
 		wake(p->wake_output);
-	} else {
-		ring_push(&p->filled, idx);
-		wake(p->wake_infer);
+		return;
 	}
+	if (p->live && !s->splash)
+		copy_out(p, s);
+	ring_push(&p->filled, idx);
+	wake(p->wake_infer);
 }
 
 static void *capture_main(void *arg)
@@ -647,8 +674,15 @@ static bool take_parts(struct pipeline *p, struct slot *s)
 		atomic_fetch_add(&p->dropped_stale, 1);
 		return false;
 	}
+	if (s->copied) {
+		/* its copy went out: whether nothing newer did says whether the
+		 * inference keeps up with the source */
+		atomic_store(&p->infer_slow, s->captured_ns < p->shown_ns);
+		return false;
+	}
 	if (s->captured_ns <= p->shown_ns) {
 		atomic_fetch_add(&p->overtaken, 1);
+		atomic_store(&p->infer_slow, true);
 		return false;
 	}
 	p->shown_ns = s->captured_ns;
@@ -1328,6 +1362,11 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 	st->stop_reason = current_reason(p);
 	st->readers = atomic_load(&p->readers);
 	st->released = atomic_load(&p->released);
+}
+
+int pipeline_released(struct pipeline *p)
+{
+	return atomic_load(&p->released);
 }
 
 static const char *camera_state(const struct pipeline_stats *st)

@@ -140,6 +140,9 @@ int pipeline_get_res(struct pipeline *p);
  * when no frame came, or the write's negative errno. */
 int pipeline_snapshot(struct pipeline *p, const char *path, int timeout_ms);
 
+/* Any thread: whether the camera is released on demand (cheap). */
+int pipeline_released(struct pipeline *p);
+
 /* Any thread: a snapshot of the counters. */
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
 

@@ -9,8 +9,10 @@
 #   (the splash frame, written once a second);
 # - idle, facetd uses under 1 % of a CPU (CPU time over 10 s of wall time,
 #   from /proc/PID/stat; under TCG this is an upper bound);
-# - v4l2-ctl opens the loopback device and reads frames: facetd opens vivid
-#   again within a second of the open, and its captured frames increase;
+# - a reader opens the loopback device: facetd opens vivid again (within a
+#   second on real CPUs: the host test ondemand holds that bound, about
+#   200 ms; here, under TCG on a busy host, within 2 s), and frames flow to
+#   v4l2-ctl;
 # - the reader leaves: vivid is released again;
 # - --no-on-demand keeps vivid open with no reader.
 #@ timeout 180
@@ -125,7 +127,7 @@ read -r t1 _ </proc/uptime
 ms=$(echo "$t0 $t1" | awk '{ printf "%d", ($2 - $1) * 1000 }')
 echo "camera on $ms ms after a reader opened $vcam"
 echo "$ms" >"$FVM_OUT/reacquire-ms"
-[ "$ms" -le 1000 ] || fail "camera on after $ms ms (more than a second)"
+[ "$ms" -le 2000 ] || fail "camera on after $ms ms (more than 2 s, even under TCG)"
 holds_camera || fail "facetd says camera on but holds no fd on $cam"
 read_to=$FVM_OUT/reader.raw
 v4l2-ctl -d "$vcam" --stream-mmap=4 --stream-count=20 --stream-to="$read_to" \
