@@ -20,7 +20,7 @@ struct linear {
 };
 
 struct model {
-	void *map;
+	void *data;       /* the whole file, read into memory */
 	size_t size;
 	struct model_info info;
 	struct conv head, down1, down2, red1, red2;

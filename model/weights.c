@@ -3,7 +3,7 @@
  * Nothing of the file is trusted until checked: its size against the header,
  * its CRC, every hyper-parameter against a range, every tensor against the
  * name, shape, dtype and place the hyper-parameters call for. Only then are
- * pointers into the mapping handed to the engine.
+ * pointers into the file's copy in memory handed to the engine.
  */
 #include "model-priv.h"
 
@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -328,9 +327,16 @@ static size_t count_params(const struct loader *ld)
 	return n;
 }
 
-static int map_file(struct loader *ld, void **map)
+/* Reads the whole file into memory, 64-byte aligned as the tensors'
+ * offsets are. Not mmap: a mapping faults (SIGBUS) on the next forward pass
+ * once the file is truncated in place (cp or an editor writing over it),
+ * and a file written over in place would change the weights under a
+ * running engine after they were checked. */
+static int read_file(struct loader *ld, void **data)
 {
 	struct stat st;
+	uint8_t *buf = NULL;
+	size_t got = 0;
 	int fd, r = 0;
 
 	fd = open(ld->path, O_RDONLY | O_CLOEXEC);
@@ -344,11 +350,25 @@ static int map_file(struct loader *ld, void **map)
 		r = fail(ld, -EINVAL, "%lld bytes: too short for a weights file", (long long)st.st_size);
 	if (r == 0) {
 		ld->size = (size_t)st.st_size;
-		*map = mmap(NULL, ld->size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (*map == MAP_FAILED)
-			r = fail(ld, -errno, "cannot map: %s", strerror(errno));
+		buf = aligned_alloc(64, (ld->size + 63) / 64 * 64);
+		if (!buf)
+			r = fail(ld, -ENOMEM, "%zu bytes: out of memory", ld->size);
+	}
+	while (r == 0 && got < ld->size) {
+		ssize_t n = read(fd, buf + got, ld->size - got);
+		if (n < 0 && errno != EINTR)
+			r = fail(ld, -errno, "cannot read: %s", strerror(errno));
+		else if (n == 0)
+			r = fail(ld, -EINVAL, "truncated while being read (%zu of %zu bytes)", got,
+				 ld->size);
+		else if (n > 0)
+			got += (size_t)n;
 	}
 	close(fd);
+	if (r < 0)
+		free(buf);
+	else
+		*data = buf;
 	return r;
 }
 
@@ -364,12 +384,11 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return fail(&ld, -ENOMEM, "out of memory");
-	m->map = MAP_FAILED;
-	r = map_file(&ld, &m->map);
+	r = read_file(&ld, &m->data);
 	if (r < 0)
 		goto fail;
 	m->size = ld.size;
-	ld.p = m->map;
+	ld.p = m->data;
 	r = check_header(&ld);
 	r = r ? r : read_hparams(&ld, &m->info);
 	r = r ? r : read_tables(&ld, &m->info);
@@ -391,8 +410,7 @@ void model_free(struct model *m)
 {
 	if (!m)
 		return;
-	if (m->map != MAP_FAILED && m->map)
-		munmap(m->map, m->size);
+	free(m->data);
 	free(m);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "harness.h"
@@ -215,6 +216,52 @@ static void test_tensor_outside_file(void)
 	free(b.data);
 }
 
+/* Labels of a small fixed image: the forward pass reads every weight. */
+static void parse_pattern(struct model *m, uint8_t *labels)
+{
+	struct model_run *run = model_run_create(m, 96);
+	uint8_t rgba[64 * 64 * 4];
+
+	T_ASSERT(run);
+	for (size_t i = 0; i < sizeof(rgba); i++)
+		rgba[i] = (uint8_t)(i * 7 + (i >> 8) * 13);
+	T_EQ_INT(model_encode_rgba(run, rgba, 64 * 4, 64, 64, 96), 0);
+	T_EQ_INT(model_decode_labels(run, 32, 32, labels, 32, NULL), 0);
+	model_run_destroy(run);
+}
+
+/* A loaded model no longer depends on its file: truncated in place (cp
+ * over it, an editor saving), overwritten with zeros or removed, the
+ * weights stay those that were checked (a mapping of the file would fault
+ * with SIGBUS on the next forward pass). */
+static void test_file_changed_after_load(void)
+{
+	struct blob b = read_fixture();
+	uint8_t before[32 * 32], after[32 * 32];
+	const char *path = write_tmp("live.fpw", b.data, b.size);
+	char err[512];
+	struct model *m;
+	FILE *f;
+
+	T_EQ_INT(model_load(path, &m, err, sizeof(err)), 0);
+	parse_pattern(m, before);
+	T_EQ_INT(truncate(path, 100), 0);
+	parse_pattern(m, after);
+	T_ASSERT(memcmp(before, after, sizeof(before)) == 0);
+	f = fopen(path, "r+b");
+	T_ASSERT(f);
+	memset(b.data, 0, b.size);
+	T_ASSERT(fwrite(b.data, 1, b.size, f) == b.size);
+	fclose(f);
+	parse_pattern(m, after);
+	T_ASSERT(memcmp(before, after, sizeof(before)) == 0);
+	T_EQ_INT(unlink(path), 0);
+	parse_pattern(m, after);
+	T_ASSERT(memcmp(before, after, sizeof(before)) == 0);
+	model_free(m);
+	free(b.data);
+}
+
 T_MAIN(T_CASE(test_good_file_loads),
        T_CASE(test_missing_and_not_regular),
        T_CASE(test_truncated),
@@ -225,4 +272,5 @@ T_MAIN(T_CASE(test_good_file_loads),
        T_CASE(test_hparam_out_of_range),
        T_CASE(test_skip_without_columns),
        T_CASE(test_renamed_tensor),
-       T_CASE(test_tensor_outside_file))
+       T_CASE(test_tensor_outside_file),
+       T_CASE(test_file_changed_after_load))

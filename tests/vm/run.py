@@ -12,6 +12,8 @@ same path inside the VM: the scenario's log and result files land there.
 
 A scenario is a POSIX shell script. Lines "#@ WORD ARGS" in it tell:
     #@ timeout SEC        the VM is killed after SEC s (default 60)
+    #@ timeout SEC + NAME  ... plus the seconds in $NAME when it is set (a
+                          scenario whose length is a setting)
     #@ memory MIB         the VM's memory (default 1024; FACETD_VM_MEM wins)
     #@ module NAME OPTS   load a kernel module (in order) with options
     #@ needs PROG...      host programs the scenario runs (else: skip)
@@ -23,8 +25,8 @@ A scenario is a POSIX shell script. Lines "#@ WORD ARGS" in it tell:
     #@ check CMD ARGS     run on the host, in DIR, after the scenario passed:
                           checks of its result files that would take long
                           under TCG (pixel counts in Python); non-zero fails
-Inside, the scenario sees FVM_OUT (= DIR), FVM_TOOLS (this folder) and the
-FACETD_* variables of the caller.
+Inside, the scenario sees FVM_OUT (= DIR), FVM_TOOLS (this folder), the
+FACETD_* variables of the caller and those given with --env.
 
 Exit status: the scenario's; 77 (skip, with a one-line reason) when QEMU, the
 kernel or something the scenario needs cannot be had; 1 when the VM failed or
@@ -83,7 +85,11 @@ def parse_scenario(path):
                 continue
             word, rest = m.groups()
             if word == "timeout":
-                spec["timeout"] = float(rest)
+                t = re.fullmatch(r"(\d+(?:\.\d+)?)(?:\s*\+\s*(\w+))?", rest)
+                if not t:
+                    raise Failure(f"{path}:{n}: '#@ timeout {rest}': SEC or SEC + NAME")
+                spec["timeout"] = float(t.group(1))
+                spec["timeout_plus"] = t.group(2)
             elif word == "memory":
                 spec["memory"] = str(int(rest))
             elif word == "module":
@@ -268,7 +274,18 @@ def check(spec, out, env):
     return 0
 
 
-def write_job(out, scenario, spec, env, accel):
+def scenario_timeout(spec, env):
+    """The limit: '#@ timeout SEC [+ NAME]'."""
+    plus = spec.get("timeout_plus")
+    if not plus or not env.get(plus):
+        return spec["timeout"]
+    try:
+        return spec["timeout"] + float(env[plus])
+    except ValueError:
+        raise Failure(f"{plus}={env[plus]!r} is not a number of seconds") from None
+
+
+def write_job(out, scenario, spec, env, accel, given=()):
     with open(os.path.join(out, "modules"), "w", encoding="utf-8") as f:
         for m in spec["modules"]:
             f.write(m + "\n")
@@ -280,7 +297,7 @@ def write_job(out, scenario, spec, env, accel):
         # generic SSE3 kernels (1.5x slower under TCG than its SSE4.2 ones).
         lines.append("export OPENBLAS_CORETYPE=Nehalem")
     for k in sorted(env):
-        if PASS_ENV.match(k):
+        if PASS_ENV.match(k) or k in given:
             lines.append(f"export {k}={shlex.quote(env[k])}")
     lines += [f"cd {shlex.quote(out)} || exit 125",
               f"exec /bin/sh {shlex.quote(scenario)}"]
@@ -327,7 +344,6 @@ def run(args):
     scenario = os.path.abspath(args.scenario)
     name = os.path.basename(scenario).removesuffix(".sh")
     spec = parse_scenario(scenario)
-    timeout = args.timeout or spec["timeout"]
     if not shutil.which(QEMU):
         raise Skip(f"{QEMU} not found (install: qemu-system-x86)")
     check_needs(spec)
@@ -339,10 +355,12 @@ def run(args):
         raise Failure(f"the job folder {out!r} has white space in its path")
     fresh_dir(out)
     env = dict(os.environ, FVM_OUT=out, FVM_TOOLS=HERE)
-    env.update(kv.split("=", 1) for kv in args.env)
+    given = dict(kv.split("=", 1) for kv in args.env)
+    env.update(given)
+    timeout = args.timeout or scenario_timeout(spec, env)
     prepare(spec, out, env)
     accel = choose_accel(vm, out)
-    write_job(out, scenario, spec, env, accel)
+    write_job(out, scenario, spec, env, accel, given)
     log(f"{name}: kernel {vm['FVM_KVER']}, {accel}, limit {timeout:.0f} s, "
         f"results in {out}")
     console_path = os.path.join(out, "console.log")
