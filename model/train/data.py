@@ -83,8 +83,12 @@ def class_weights(masks, power=0.5, lo=0.1, hi=10.0):
     return torch.tensor(np.clip(w, lo, hi), dtype=torch.float32)
 
 
+EDGE = 3  # mask pixels (of 512) around a query point that make it a border one
+
+
 class TrainSet:
-    """Random augmented batches: (x (B,3,S,S) normalised, q (B,Q,2), y (B,Q))."""
+    """Random augmented batches: (x (B,3,S,S) normalised, q (B,Q,2), y (B,Q),
+    edge (B,Q): the query lies on a part border)."""
 
     def __init__(self, split_dir, size=128, queries=4096, seed=0):
         imgs, masks, self.stems = load_split(split_dir)
@@ -148,18 +152,26 @@ class TrainSet:
         py = torch.floor((p[..., 1] + 1) * 256).long()
         ok = (px >= 0) & (px < 512) & (py >= 0) & (py < 512)
         flat = py.clamp(0, 511) * 512 + px.clamp(0, 511)
-        y = torch.gather(self.masks[idx].reshape(b, -1).long(), 1, flat)
+        m = self.masks[idx].reshape(b, -1).long()
+        y = torch.gather(m, 1, flat)
         y = torch.where(ok, y, torch.zeros_like(y))
+        # on a border: a mask pixel EDGE away (about 0.75 input pixels at
+        # scale 1) has another class
+        edge = torch.zeros_like(ok)
+        for dx, dy in ((EDGE, 0), (-EDGE, 0), (0, EDGE), (0, -EDGE)):
+            nb = (py + dy).clamp(0, 511) * 512 + (px + dx).clamp(0, 511)
+            edge |= torch.gather(m, 1, nb) != y
+        edge &= ok
         y = torch.where(flip.unsqueeze(1), self.lut[y], y)
-        return u, y
+        return u, y, edge
 
     def batch(self, idx):
         idx = torch.as_tensor(idx)
         theta, s, flip = self._affine(len(idx))
         x = self._resample(idx, theta, s)
         x = self._photometric(x)
-        q, y = self._labels(idx, theta, flip)
-        return normalise(x), q, y
+        q, y, edge = self._labels(idx, theta, flip)
+        return normalise(x), q, y, edge
 
     # Photometric steps, each applied to a random subset of the batch.
     def _photometric(self, x):

@@ -35,8 +35,16 @@ def train_hours(run_dir, epoch):
     return secs / 3600
 
 
+def repo_path(k, v):
+    """--init as the run folder it names would be from the repository root."""
+    if k != "init":
+        return v
+    return os.path.join("runs", os.path.basename(os.path.dirname(os.path.abspath(v))),
+                        os.path.basename(v))
+
+
 def command(args):
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(args.items())
+    flags = " ".join(f"--{k.replace('_', '-')} {repo_path(k, v)}" for k, v in sorted(args.items())
                      if k not in ("resume", "no_bf16", "data", "out") and v is not None)
     return ("/usr/bin/python3 model/train/train.py --data ../shared/data/celebamask-mini "
             f"--out runs/{args['variant']} {flags}" + (" --no-bf16" if args.get("no_bf16") else ""))

@@ -37,6 +37,13 @@ def dice_loss(logits, y, k):
     return d[present].mean()
 
 
+def weighted_ce(logits, y, class_w, point_w):
+    """Class-weighted CE with a weight per query point, normalised like
+    F.cross_entropy(weight=...): by the sum of the weights."""
+    ce = F.cross_entropy(logits, y, weight=class_w, reduction="none")
+    return (ce * point_w).sum() / (class_w[y] * point_w).sum()
+
+
 def lr_at(step, total, base, warmup):
     if step < warmup:
         return base * (step + 1) / warmup
@@ -92,6 +99,8 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--dice", type=float, default=1.0, help="weight of the Dice term")
+    ap.add_argument("--boundary", type=float, default=0.0,
+                    help="extra CE weight of query points on a part border (0: plain CE)")
     ap.add_argument("--val-every", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
@@ -140,12 +149,12 @@ def main():
             step = epoch * steps_per_epoch + s
             for grp in opt.param_groups:
                 grp["lr"] = lr_at(step, total, a.lr, warmup=2 * steps_per_epoch)
-            x, q, y = ds.batch(perm[s * a.batch:(s + 1) * a.batch])
+            x, q, y, edge = ds.batch(perm[s * a.batch:(s + 1) * a.batch])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not a.no_bf16):
                 logits = model(x, q)
             logits = logits.float().reshape(-1, logits.shape[-1])
             y = y.reshape(-1)
-            loss = F.cross_entropy(logits, y, weight=weights)
+            loss = weighted_ce(logits, y, weights, 1 + a.boundary * edge.reshape(-1).float())
             if a.dice > 0:
                 loss = loss + a.dice * dice_loss(logits, y, logits.shape[-1])
             opt.zero_grad(set_to_none=True)
