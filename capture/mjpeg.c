@@ -7,7 +7,7 @@
 int capture_mjpeg_decode(void *tj, const uint8_t *src, size_t len, int width,
 			 int height, uint8_t *rgba, int stride)
 {
-	int w, h, subsamp, colorspace;
+	int w = 0, h = 0, subsamp, colorspace; /* (left as they are by a header cut short) */
 
 	if (tjDecompressHeader3(tj, src, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0)
 		return -EBADMSG;

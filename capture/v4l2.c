@@ -55,6 +55,7 @@ struct v4l2 {
 	struct vbuf bufs[V4L2_BUFFERS];
 	unsigned n_bufs;
 	int streaming;
+	unsigned long long dequeued; /* buffers taken from the driver: frame numbers */
 	int lost;            /* the device is gone; reopen pending */
 	int64_t next_reopen_ns;
 	uint8_t *argb;       /* libyuv's ARGB before the swap to RGBA */
@@ -411,10 +412,36 @@ static int try_reopen(struct capture *c, struct v4l2 *v, char *err, size_t errle
 	return 0;
 }
 
+/* Why frame n (its buffer b) could not be read, into err: a JPEG of another
+ * size than the stream's (a loopback camera's writer changed its size: the
+ * driver keeps the format its reader set) or corrupt data. Frames are named
+ * by their number in facetd's count and the driver's sequence number
+ * (v4l2loopback's stays 0). */
+static void frame_error(struct capture *c, struct v4l2 *v, const struct v4l2_buffer *b,
+			unsigned long long n, char *err, size_t errlen)
+{
+	/* TurboJPEG may accept a header cut short before its size and leave
+	 * these as they were */
+	int w = 0, h = 0, subsamp, colorspace;
+
+	if (v->fourcc == V4L2_PIX_FMT_MJPEG &&
+	    tjDecompressHeader3(v->tj, v->bufs[b->index].start, b->bytesused, &w, &h, &subsamp,
+				&colorspace) == 0 &&
+	    w > 0 && h > 0 && (w != v->width || h != v->height))
+		snprintf(err, errlen,
+			 "%s: frame %llu (sequence %u): a %dx%d JPEG in a %dx%d stream: the camera "
+			 "changed its size; dropped (facetd keeps %dx%d)",
+			 v->path, n, b->sequence, w, h, v->width, v->height, v->width, v->height);
+	else
+		snprintf(err, errlen, "%s: frame %llu (sequence %u): corrupt %s data (%u bytes)",
+			 v->path, n, b->sequence, c->info.format, b->bytesused);
+}
+
 static int cam_read(struct capture *c, struct capture_frame *f, char *err, size_t errlen)
 {
 	struct v4l2 *v = c->priv;
 	struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP };
+	unsigned long long n;
 	int r, q;
 
 	if (v->lost && (r = try_reopen(c, v, err, errlen)) < 0)
@@ -429,6 +456,7 @@ static int cam_read(struct capture *c, struct capture_frame *f, char *err, size_
 		if (r != -EAGAIN)
 			return queue_failed(c, v, "VIDIOC_DQBUF", r, err, errlen);
 	}
+	n = ++v->dequeued;
 	if (b.index >= v->n_bufs || b.flags & V4L2_BUF_FLAG_ERROR) {
 		r = requeue(v, &b);
 		if (r < 0)
@@ -441,13 +469,12 @@ static int cam_read(struct capture *c, struct capture_frame *f, char *err, size_
 	r = f->rgba ? convert(v, v->bufs[b.index].start, b.bytesused, f) : 0;
 	f->sequence = b.sequence;
 	f->timestamp_ns = capture_now_ns();
+	if (r < 0) /* (before the buffer goes back) */
+		frame_error(c, v, &b, n, err, errlen);
 	/* a buffer not queued again is lost to the stream, which would starve */
 	q = requeue(v, &b);
 	if (q < 0)
 		return queue_failed(c, v, "VIDIOC_QBUF", q, err, errlen);
-	if (r < 0)
-		snprintf(err, errlen, "%s: frame %u: corrupt %s data (%u bytes)", v->path, b.sequence,
-			 c->info.format, b.bytesused);
 	return r;
 }
 

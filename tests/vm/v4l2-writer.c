@@ -8,6 +8,20 @@
  * pages) or a folder with one file per frame, taken in name order (any
  * format; MJPEG frames vary in size).
  *
+ * --corrupt N sends every Nth frame (the Nth, the 2Nth, ...) corrupt, by
+ * turns garbage of the frame's size (no JPEG marker in it) and the frame cut
+ * to its first 64 bytes (a JPEG header cut short), each named on stdout: a
+ * camera that delivers broken frames among good ones.
+ *
+ * --any-size (compressed formats): when the driver keeps another size (a
+ * v4l2loopback device keeps its format while a reader holds it open), the
+ * frames are sent into that format anyway: a camera whose frames change
+ * their size under the reader.
+ *
+ * Stopped (SIGSTOP) and continued, it goes on at its frame rate from then
+ * on rather than writing the frames it missed in a burst: a camera that
+ * stalls for a while.
+ *
  * Exit status: 0 when the frames were written or a signal (SIGTERM, SIGINT)
  * stopped it, 1 on failure, 2 usage.
  */
@@ -31,6 +45,8 @@ struct options {
 	unsigned int fps;
 	unsigned int count;	/* frames to write; 0: until a signal */
 	unsigned int buffers;
+	unsigned int corrupt;	/* every Nth frame sent corrupt; 0: none */
+	bool any_size;		/* frames sent into the size the driver keeps */
 	const char *ready;	/* touched once streaming */
 };
 
@@ -53,7 +69,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: v4l2-writer -d DEVICE -f FOURCC -s WxH -i FILE|DIR [-r FPS]\n"
-		"                   [-n FRAMES] [-b BUFFERS] [--ready FILE]\n");
+		"                   [-n FRAMES] [-b BUFFERS] [--corrupt N] [--any-size]\n"
+		"                   [--ready FILE]\n");
 }
 
 static int parse_uint(const char *s, unsigned int *v)
@@ -73,6 +90,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "ready", required_argument, NULL, 'R' },
+		{ "corrupt", required_argument, NULL, 'C' },
+		{ "any-size", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -90,6 +109,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'n': r = parse_uint(optarg, &o->count); break;
 		case 'b': r = parse_uint(optarg, &o->buffers); break;
 		case 'R': o->ready = optarg; break;
+		case 'C': r = parse_uint(optarg, &o->corrupt); break;
+		case 'A': o->any_size = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -234,6 +255,15 @@ static int setup_device(struct vdev *d, const struct options *o)
 	r = vdev_open(d, o->device, V4L2_BUF_TYPE_VIDEO_OUTPUT);
 	if (r == 0)
 		r = vdev_set_format(d, o->fourcc, o->width, o->height, 0);
+	if (r == -EINVAL && o->any_size && vdev_is_compressed(o->fourcc)) {
+		d->fmt = (struct v4l2_format){ .type = d->type };
+		r = VDEV_IOCTL(d, VIDIOC_G_FMT, &d->fmt);
+		if (r == 0 && d->fmt.fmt.pix.pixelformat != o->fourcc)
+			r = -EINVAL;
+		if (r == 0)
+			printf("%s: sending %ux%u frames into its %ux%u\n", o->device, o->width,
+			       o->height, d->fmt.fmt.pix.width, d->fmt.fmt.pix.height);
+	}
 	if (r == 0) {
 		r = vdev_set_fps(d, o->fps, &fps);
 		if (r == -ENOTTY)
@@ -314,6 +344,33 @@ static int put_frame(struct vdev *d, unsigned int index, const uint8_t *data,
 	return r;
 }
 
+#define CUT_LEN 64
+
+/* Frame i (counted from 0) as sent: the input's, or a corrupt one (see
+ * --corrupt) built in scratch, which holds the largest input frame. */
+static const uint8_t *frame_to_send(const struct options *o, const struct frames *fr,
+				    unsigned int i, uint8_t *scratch, size_t *len)
+{
+	const uint8_t *data = fr->data[i % fr->n];
+	unsigned int nth;
+
+	*len = fr->len[i % fr->n];
+	if (!o->corrupt || (i + 1) % o->corrupt)
+		return data;
+	nth = (i + 1) / o->corrupt;
+	if (nth % 2 == 0 && *len > CUT_LEN) {
+		printf("%s: frame %u: sent cut to its first %d bytes (of %zu)\n", o->device,
+		       i + 1, CUT_LEN, *len);
+		*len = CUT_LEN;
+		return data;
+	}
+	/* a byte pattern with no 0xff in it: no JPEG marker, no SOI */
+	for (size_t k = 0; k < *len; k++)
+		scratch[k] = (uint8_t)(0x20 + (k * 7 + i) % 0x5f);
+	printf("%s: frame %u: sent as %zu bytes of garbage\n", o->device, i + 1, *len);
+	return scratch;
+}
+
 static void sleep_until(double t)
 {
 	struct timespec ts = {
@@ -329,17 +386,32 @@ static int write_frames(struct vdev *d, const struct options *o,
 {
 	double start = vdev_now(), period = 1.0 / o->fps;
 	unsigned int i, index = 0;
-	int r = vdev_stream(d, true);
+	size_t largest = 0, len;
+	uint8_t *scratch;
+	const uint8_t *data;
+	int r;
 
+	for (i = 0; i < fr->n; i++)
+		largest = fr->len[i] > largest ? fr->len[i] : largest;
+	if (!(scratch = malloc(largest)))
+		return -ENOMEM;
+	r = vdev_stream(d, true);
 	for (i = 0; r == 0 && !stop && (o->count == 0 || i < o->count); i++) {
 		r = free_buffer(d, i, index, &index);
-		if (r == 0)
-			r = put_frame(d, index, fr->data[i % fr->n], fr->len[i % fr->n]);
+		if (r == 0) {
+			data = frame_to_send(o, fr, i, scratch, &len);
+			r = put_frame(d, index, data, len);
+		}
 		if (r == 0 && i == 0 && o->ready && vdev_touch(o->ready) < 0)
 			fprintf(stderr, "%s: cannot create %s\n", d->path, o->ready);
+		/* late by more than a frame (stopped, descheduled): the pace
+		 * starts again from now */
+		if (vdev_now() > start + (i + 2) * period)
+			start = vdev_now() - (i + 1) * period;
 		if (r == 0)
 			sleep_until(start + (i + 1) * period);
 	}
+	free(scratch);
 	*written = i;
 	return stop && r == -EINTR ? 0 : r;
 }
