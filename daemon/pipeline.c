@@ -603,7 +603,6 @@ static void *infer_main(void *arg)
 	uint32_t idx = UINT32_MAX; /* set by take_newest() */
 
 	while (cols && rows && !atomic_load(&p->stop)) {
-		debug_stall(p);
 		apply_threads(p);
 		atomic_store(&p->infer_busy, false);
 		if (!take_newest(p, &idx)) {
@@ -613,6 +612,7 @@ static void *infer_main(void *arg)
 			continue;
 		}
 		atomic_store(&p->infer_busy, true);
+		debug_stall(p);
 		if (atomic_load(&p->paused) || frames_enough(p)) {
 			ring_push(&p->free_ring, idx);
 			atomic_fetch_add(&p->dropped_stale, 1);

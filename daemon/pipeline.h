@@ -150,9 +150,10 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
  * its length, or -ENOSPC when it does not fit in len bytes. */
 int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len);
 
-/* Test hook, any thread: the inference thread sleeps ms milliseconds before
- * its next frame, as a stuck thread would (a stop request ends the sleep).
- * For the watchdog tests; facetd itself never calls it. */
+
+/* Test hook, any thread: the inference thread sleeps ms milliseconds
+ * holding the next frame it takes, as a stuck thread would (a stop request
+ * ends the sleep). For the tests; facetd itself never calls it. */
 void pipeline_debug_stall(struct pipeline *p, int ms);
 
 #endif

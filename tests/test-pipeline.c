@@ -162,7 +162,9 @@ static void test_stop_is_prompt(void)
 				       .res = 96, .refine = 1 };
 	struct pipeline *p = pu_start(&cfg, m);
 	struct pipeline_stats st;
-	uint64_t done = wait_inferred(p, 1);
+	/* two frames: the first pays for warming up, the mean of two is
+	 * closer to what the next one takes */
+	uint64_t done = wait_inferred(p, 2);
 	double t0, stop_ms, frame_ms;
 
 	pipeline_get_stats(p, &st);
@@ -355,7 +357,14 @@ static void test_every_frame_shown_live(void)
 	snprintf(ospec, sizeof(ospec), "y4m:%s", out);
 	cfg.outputs[0] = ospec;
 	struct pipeline *p = pu_start(&cfg, m);
-	pipeline_debug_stall(p, 300); /* 15 frame periods */
+	for (int i = 0; i < 500; i++) { /* once there are parts to show */
+		pipeline_get_stats(p, &st);
+		if (st.written > 0)
+			break;
+		usleep(10 * 1000);
+	}
+	T_CMP_INT(st.written, >, 0);
+	pipeline_debug_stall(p, 300); /* 15 frame periods, holding a frame */
 	pu_run_to_end(p, &st);
 	pipeline_stop(p, PIPELINE_STOP_REQUESTED);
 	pipeline_get_stats(p, &st);
@@ -366,7 +375,6 @@ static void test_every_frame_shown_live(void)
 	 * those that came before there were any parts */
 	T_EQ_INT(st.written + st.overtaken + st.dropped_stale, st.captured);
 	T_CMP_INT(st.overtaken, >, 0);           /* the stalled one, at least */
-	T_CMP_INT(st.inferred, <, st.written);   /* not every frame parsed */
 	T_CMP_DBL(st.labels_age_ms_p50, >=, st.latency_ms_p50);
 
 	T_EQ_INT(capture_open(ospec, NULL, &c, err, sizeof(err)), 0);
