@@ -32,8 +32,7 @@ sock=/run/tmp/facetd.sock
 log=$FVM_OUT/facetd.log
 
 stats() {
-	# (not inheriting the shell's reader fd 3, if open)
-	"$FACETCTL" --socket "$sock" --json stats >"$FVM_OUT/stats.json" 3<&- ||
+	"$FACETCTL" --socket "$sock" --json stats >"$FVM_OUT/stats.json" ||
 		fail "facetctl stats failed"
 }
 
@@ -114,8 +113,10 @@ awk -v p="$pct" 'BEGIN { exit !(p < 1.0) }' || fail "idle facetd uses $pct % of 
 
 say "a reader opens $vcam"
 captured0=$(json_value "$FVM_OUT/stats.json" frames_captured)
-# This shell is the reader: the time counts from its open.
-exec 3<"$vcam"
+# The reader: a process of its own holding the device open (not this
+# shell: every child of it would share the fd and count as one more).
+sleep 600 <"$vcam" &
+holder=$!
 read -r t0 _ </proc/uptime
 n=0
 until log_has 'camera on'; do
@@ -131,7 +132,7 @@ echo "$ms" >"$FVM_OUT/reacquire-ms"
 holds_camera || fail "facetd says camera on but holds no fd on $cam"
 read_to=$FVM_OUT/reader.raw
 v4l2-ctl -d "$vcam" --stream-mmap=4 --stream-count=20 --stream-to="$read_to" \
-	>"$FVM_OUT/reader.log" 2>&1 3<&- || { cat "$FVM_OUT/reader.log"; fail "v4l2-ctl reads $vcam"; }
+	>"$FVM_OUT/reader.log" 2>&1 || { cat "$FVM_OUT/reader.log"; fail "v4l2-ctl reads $vcam"; }
 [ "$(wc -c <"$read_to")" -eq $((20 * 320 * 180 * 2)) ] || fail "$read_to: not 20 YUYV frames"
 wait_stats readers 1 10
 expect_json "$FVM_OUT/stats.json" camera=streaming
@@ -141,7 +142,8 @@ dropped1=$(json_value "$FVM_OUT/stats.json" dropped_capture)
 	fail "no camera frames while a reader reads ($captured0 -> $captured1 + $dropped1)"
 
 say "the reader leaves"
-exec 3<&-
+kill "$holder"
+wait "$holder" 2>/dev/null || true
 n=0
 while holds_camera; do
 	n=$((n + 1))
