@@ -24,8 +24,11 @@ log=$FVM_OUT/chromium.log
 
 say "facetd writes the clip into $cam"
 # shellcheck disable=SC2086
+# --no-on-demand: the frame parsed before chromium comes is what it must
+# see (on demand, with no reader yet, facetd would release the camera and
+# write the splash).
 loop_y4m "$clip" 2>/dev/null | "$FACETD" --source y4m:- $FACETD_TCG --output "v4l2:$cam" \
-	--control "$sock" 2>"$FVM_OUT/facetd.log" &
+	--no-on-demand --control "$sock" 2>"$FVM_OUT/facetd.log" &
 BG_PIDS="$BG_PIDS $!"
 # The clip at 320x240: a parsed frame takes about 10 s under TCG. Then
 # facetd is paused: its virtual camera repeats the last frame written at the
