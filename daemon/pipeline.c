@@ -771,7 +771,8 @@ static void fill_hud(struct pipeline *p, const struct slot *s, struct preview_hu
 	pipeline_get_stats(p, &st);
 	*h = (struct preview_hud){
 		.fps_capture = st.fps_capture, .fps_inference = st.fps_inference,
-		.latency_ms = st.latency_ms_p50, .encode_ms = st.encode_ms, .decode_ms = st.decode_ms,
+		.latency_ms = st.latency_ms_p50, .parts_age_ms = st.labels_age_ms_p50,
+		.encode_ms = st.encode_ms, .decode_ms = st.decode_ms,
 		.dropped = st.dropped_stale + st.dropped_capture, .res = st.res, .alpha = st.alpha,
 		.box_x = s->box[0], .box_y = s->box[1], .box_w = s->box[2], .box_h = s->box[3],
 	};

@@ -186,7 +186,8 @@ static void draw_hud(struct preview *pv, const struct preview_hud *hud)
 	int y = 6;
 
 	snprintf(lines[0], 96, "capture %5.1f fps  inference %5.1f fps", hud->fps_capture, hud->fps_inference);
-	snprintf(lines[1], 96, "latency %5.1f ms (p50)", hud->latency_ms);
+	snprintf(lines[1], 96, "latency %5.1f ms  parts %5.1f ms (p50)", hud->latency_ms,
+		 hud->parts_age_ms);
 	snprintf(lines[2], 96, "encode %5.1f ms  decode %5.1f ms", hud->encode_ms, hud->decode_ms);
 	snprintf(lines[3], 96, "dropped %llu  model %dx%d", (unsigned long long)hud->dropped, hud->res, hud->res);
 	snprintf(lines[4], 96, "%s", hud->source);

@@ -72,6 +72,7 @@ enum preview_action {
 /* The tuning overlay's figures. */
 struct preview_hud {
 	double fps_capture, fps_inference, latency_ms, encode_ms, decode_ms;
+	double parts_age_ms;   /* how old the parts shown are (p50) */
 	unsigned long long dropped;
 	int res;
 	float alpha;
