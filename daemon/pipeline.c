@@ -1072,8 +1072,7 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 		goto fail;
 	note_file_rate(capture_get_info(p->cap), &cfg->capture);
 	note_format(capture_get_info(p->cap), &cfg->capture);
-	p->live = cfg->capture.realtime || (!capture_get_info(p->cap)->file &&
-					    strcmp(capture_get_info(p->cap)->name, "synthetic") != 0);
+	p->live = cfg->capture.realtime || capture_get_info(p->cap)->camera;
 	p->width = capture_get_info(p->cap)->width & ~1;
 	p->height = capture_get_info(p->cap)->height & ~1;
 	p->run = cfg->res >= model_get_info(m)->res_min && cfg->res <= model_get_info(m)->res_max

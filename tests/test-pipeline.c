@@ -237,8 +237,10 @@ static void test_frame_limit(void)
 	model_free(m);
 }
 
-/* A grey y4m file of n frames, w x h, at fps. */
-static void write_grey_y4m(const char *path, int w, int h, int fps, int n)
+/* A grey y4m file of n frames, w x h, at fps: frame i has luma
+ * first + step * i. */
+static void write_levels_y4m(const char *path, int w, int h, int fps, int n, int first,
+			     int step)
 {
 	FILE *f = fopen(path, "wb");
 
@@ -247,9 +249,15 @@ static void write_grey_y4m(const char *path, int w, int h, int fps, int n)
 	for (int i = 0; i < n; i++) {
 		fputs("FRAME\n", f);
 		for (int j = 0; j < w * h * 3 / 2; j++)
-			fputc(j < w * h ? 100 : 128, f);
+			fputc(j < w * h ? first + step * i : 128, f);
 	}
 	T_EQ_INT(fclose(f), 0);
+}
+
+/* The same grey (100) in every frame. */
+static void write_grey_y4m(const char *path, int w, int h, int fps, int n)
+{
+	write_levels_y4m(path, w, h, fps, n, 100, 0);
 }
 
 /* Runs a y4m file to its end; the stats' JSON, parsed. */
@@ -324,21 +332,6 @@ static void test_drops_without_slot(void)
 	model_free(m);
 }
 
-/* Frames whose luma rises by 4 a frame from 20. */
-static void write_ramp_y4m(const char *path, int w, int h, int fps, int n)
-{
-	FILE *f = fopen(path, "wb");
-
-	T_ASSERT(f);
-	fprintf(f, "YUV4MPEG2 W%d H%d F%d:1 Ip C420jpeg\n", w, h, fps);
-	for (int i = 0; i < n; i++) {
-		fputs("FRAME\n", f);
-		for (int j = 0; j < w * h * 3 / 2; j++)
-			fputc(j < w * h ? 20 + 4 * i : 128, f);
-	}
-	T_EQ_INT(fclose(f), 0);
-}
-
 /* A live source (played at its rate) with a slow inference: every frame is
  * still shown, in order, those not inferred with the parts of an earlier
  * one. */
@@ -354,7 +347,7 @@ static void test_every_frame_shown_live(void)
 
 	snprintf(in, sizeof(in), "%s/ramp.y4m", t_tmpdir());
 	snprintf(out, sizeof(out), "%s/ramp-out.y4m", t_tmpdir());
-	write_ramp_y4m(in, 64, 48, 50, 40);
+	write_levels_y4m(in, 64, 48, 50, 40, 20, 4); /* luma rising by 4 a frame */
 	snprintf(spec, sizeof(spec), "y4m:%s", in);
 	snprintf(ospec, sizeof(ospec), "y4m:%s", out);
 	cfg.outputs[0] = ospec;
