@@ -940,6 +940,19 @@ static void note_format(const struct capture_info *in, const struct capture_para
 			 given ? " (--format " : "", given ? asked : "", given ? ")" : "");
 }
 
+/* Zeroed memory whose pages are faulted in now, not mid-stream: a frame
+ * buffer first used when the pipeline gets busy (a slot, a copy sent out)
+ * would otherwise cost page faults on the frame path, and the resident
+ * size would step up long after the start. NULL when out of memory. */
+static void *alloc_touched(size_t n)
+{
+	void *b = malloc(n);
+
+	if (b)
+		memset(b, 0, n);
+	return b;
+}
+
 static int alloc_slots(struct pipeline *p)
 {
 	size_t px = (size_t)p->width * p->height;
@@ -952,14 +965,14 @@ static int alloc_slots(struct pipeline *p)
 	r = r ? r : ring_init(&p->direct, NSLOTS);
 	if (r < 0)
 		return r;
-	p->composed = malloc(px * 4);
-	p->prev_labels = malloc(px);
-	p->parts = malloc(px);
+	p->composed = alloc_touched(px * 4);
+	p->prev_labels = alloc_touched(px);
+	p->parts = alloc_touched(px);
 	if (!p->composed || !p->prev_labels || !p->parts)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < NSLOTS; i++) {
-		p->slots[i].rgba = malloc(px * 4);
-		p->slots[i].labels = calloc(px, 1);
+		p->slots[i].rgba = alloc_touched(px * 4);
+		p->slots[i].labels = alloc_touched(px);
 		if (!p->slots[i].rgba || !p->slots[i].labels)
 			return -ENOMEM;
 		ring_push(&p->free_ring, i);

@@ -38,50 +38,7 @@ small=/run/small
 summary=$FVM_OUT/faults.txt
 : >"$summary"
 
-# ---- facetd's state ----
-
-alive() {
-	kill -0 "$pid" 2>/dev/null && return 0
-	rc=0
-	wait "$pid" || rc=$?
-	tail -n 20 "$log"
-	fail "facetd is gone after: $1 (exit status $rc; 135 is SIGBUS, 139 SIGSEGV)"
-}
-
-# Under TCG facetd takes the guest's one CPU, and each program started
-# costs: the functions below parse with the shell's own means.
-
-# stats: facetd's figures now, into $S and $FVM_OUT/stats.json.
-stats() {
-	S=$("$FACETCTL" --socket "$sock" --json stats) || fail "facetctl stats failed"
-	echo "$S" >"$FVM_OUT/stats.json"
-}
-
-# stat_of KEY: KEY's value in $S (a string without its quotes).
-stat_of() {
-	v=${S#*\""$1"\": }
-	v=${v%%[,\}]*}
-	v=${v#\"}
-	echo "${v%\"}"
-}
-
-# camera_frames: the frames facetd got from the camera, with or without a
-# slot free for them.
-camera_frames() {
-	stats
-	echo $(($(stat_of frames_captured) + $(stat_of dropped_capture)))
-}
-
-# wait_stat KEY MORE_THAN SECONDS WHAT: until KEY in the stats exceeds
-# MORE_THAN.
-wait_stat() {
-	n=0
-	until stats && [ "$(stat_of "$1")" -gt "$2" ]; do
-		n=$((n + 1))
-		[ "$n" -le $(($3 * 4)) ] || { echo "$S"; tail -n 20 "$log"; fail "$4"; }
-		sleep 0.25
-	done
-}
+# ---- facetd's state (alive, stats, stat_of, camera_frames, wait_stat: lib.sh) ----
 
 # flowing WHAT: facetd runs and camera frames come again (3 more).
 flowing() {

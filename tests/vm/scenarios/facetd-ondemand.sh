@@ -31,16 +31,11 @@ vcam=/dev/video10
 sock=/run/tmp/facetd.sock
 log=$FVM_OUT/facetd.log
 
-stats() {
-	"$FACETCTL" --socket "$sock" --json stats >"$FVM_OUT/stats.json" ||
-		fail "facetctl stats failed"
-}
-
-# wait_stats KEY VALUE SECONDS: until facetd's stats say so (the count
-# follows open and close events between frames).
+# wait_stats KEY VALUE SECONDS: until facetd's stats (lib.sh) say so (the
+# count follows open and close events between frames).
 wait_stats() {
 	n=0
-	until stats && [ "$(json_value "$FVM_OUT/stats.json" "$1")" = "$2" ]; do
+	until stats && [ "$(stat_of "$1")" = "$2" ]; do
 		n=$((n + 1))
 		[ "$n" -le $(($3 * 4)) ] || { cat "$FVM_OUT/stats.json"; fail "stats: $1 is not $2"; }
 		sleep 0.25
@@ -115,6 +110,7 @@ say "a reader opens $vcam"
 captured0=$(json_value "$FVM_OUT/stats.json" frames_captured)
 # The reader: a process of its own holding the device open (not this
 # shell: every child of it would share the fd and count as one more).
+# shellcheck disable=SC2217 # the fd is the point, not the input
 sleep 600 <"$vcam" &
 holder=$!
 read -r t0 _ </proc/uptime

@@ -40,37 +40,18 @@ report=$FVM_OUT/soak.txt
 work=/run/tmp/soak
 mkdir -p "$work"
 
-alive() {
-	kill -0 "$facetd_pid" 2>/dev/null && return 0
-	rc=0
-	wait "$facetd_pid" || rc=$?
-	tail -n 20 "$log"
-	fail "facetd is gone ($1; exit status $rc)"
-}
-
-# stats: facetd's figures now, into $S.
-stats() {
-	S=$("$FACETCTL" --socket "$sock" --json stats) || fail "facetctl stats failed"
-}
-
-# stat_of KEY: KEY's value in $S (a string without its quotes).
-stat_of() {
-	v=${S#*\""$1"\": }
-	v=${v%%[,\}]*}
-	v=${v#\"}
-	echo "${v%\"}"
-}
+# (alive, stats and stat_of: lib.sh)
 
 # rss_kb, fd_count: of facetd, read by the shell itself.
 rss_kb() {
 	while read -r key value _; do
 		[ "$key" = VmRSS: ] && echo "$value" && return 0
-	done </proc/"$facetd_pid"/status
+	done </proc/"$pid"/status
 	echo 0
 }
 
 fd_count() {
-	set -- /proc/"$facetd_pid"/fd/*
+	set -- /proc/"$pid"/fd/*
 	echo $#
 }
 
@@ -96,7 +77,7 @@ say "facetd: $cam -> $vcam for $seconds s, a sample every $sample s"
 nice -n 10 "$FACETD" --stats-json "$FVM_OUT/facetd.json" --source "$cam" --size 320x180 \
 	--fps 10 $FACETD_TCG --model "$FVM_TOOLS/../fixtures/tiny.fpw" --no-on-demand \
 	--output "v4l2:$vcam" --config "$conf" --control "$sock" 2>"$log" &
-facetd_pid=$!
+pid=$!
 n=0
 until [ -S "$sock" ] && is_capture "$vcam"; do
 	alive "the start"
@@ -137,7 +118,7 @@ reloader() {
 		echo "smoothing = $s" >"$conf"
 		i=0
 		while [ "$i" -lt 20 ]; do
-			kill -HUP "$facetd_pid" 2>/dev/null || return 0
+			kill -HUP "$pid" 2>/dev/null || return 0
 			i=$((i + 1))
 		done
 		echo x >>"$work/storms"
@@ -168,7 +149,7 @@ end=$((t0 + seconds))
 while :; do
 	read -r now _ </proc/uptime
 	now=${now%.*}
-	alive "after $((now - t0)) s"
+	alive "$((now - t0)) s of the soak"
 	rss=$(rss_kb)
 	fds=$(fd_count)
 	stats
@@ -190,9 +171,9 @@ until stats && [ "$(stat_of camera)" = streaming ]; do
 	sleep 0.5
 done
 final=$S
-kill -TERM "$facetd_pid"
+kill -TERM "$pid"
 rc=0
-wait "$facetd_pid" || rc=$?
+wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || { tail -n 20 "$log"; fail "facetd exited with status $rc"; }
 
 # ---- the figures and the rule ----

@@ -17,19 +17,7 @@ dev=$(video_node vivid-000-vid-cap)
 sock=/run/tmp/facetd.sock
 log=$FVM_OUT/facetd.log
 
-# stats: facetd's figures now, into $FVM_OUT/stats.json.
-stats() {
-	"$FACETCTL" --socket "$sock" --json stats >"$FVM_OUT/stats.json" ||
-		fail "facetctl stats failed"
-}
-
-# camera_frames: the frames facetd got from the camera (with or without a
-# slot free for them: under TCG the inference holds the slots).
-camera_frames() {
-	stats
-	echo $(($(json_value "$FVM_OUT/stats.json" frames_captured) + \
-		$(json_value "$FVM_OUT/stats.json" dropped_capture)))
-}
+# (stats and camera_frames: lib.sh)
 
 # wait_frames MORE_THAN SECONDS: until the camera frames exceed MORE_THAN.
 wait_frames() {

@@ -104,6 +104,54 @@ json_value() {
 	sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" "$1" | tail -n 1
 }
 
+# ---- a running facetd, over its control socket ----
+# For a facetd started in the background with its pid in $pid, its log in
+# $log and --control "$sock". Under TCG facetd takes the guest's one CPU
+# and each program started costs: these parse with the shell's own means.
+
+# alive WHAT: facetd still runs, else fail naming WHAT it did not survive.
+# shellcheck disable=SC2154
+alive() {
+	kill -0 "$pid" 2>/dev/null && return 0
+	rc=0
+	wait "$pid" || rc=$?
+	tail -n 20 "$log"
+	fail "facetd is gone after: $1 (exit status $rc; 135 is SIGBUS, 139 SIGSEGV)"
+}
+
+# stats: facetd's figures now, into $S and $FVM_OUT/stats.json.
+# shellcheck disable=SC2154
+stats() {
+	S=$("$FACETCTL" --socket "$sock" --json stats) || fail "facetctl stats failed"
+	echo "$S" >"$FVM_OUT/stats.json"
+}
+
+# stat_of KEY: KEY's value in $S (a string without its quotes).
+stat_of() {
+	v=${S#*\""$1"\": }
+	v=${v%%[,\}]*}
+	v=${v#\"}
+	echo "${v%\"}"
+}
+
+# camera_frames: the frames facetd got from the camera, with or without a
+# slot free for them (under TCG the inference holds the slots).
+camera_frames() {
+	stats
+	echo $(($(stat_of frames_captured) + $(stat_of dropped_capture)))
+}
+
+# wait_stat KEY MORE_THAN SECONDS WHAT: until KEY in the stats exceeds
+# MORE_THAN; else fail with WHAT.
+wait_stat() {
+	n=0
+	until stats && [ "$(stat_of "$1")" -gt "$2" ]; do
+		n=$((n + 1))
+		[ "$n" -le $(($3 * 4)) ] || { echo "$S"; tail -n 20 "$log"; fail "$4"; }
+		sleep 0.25
+	done
+}
+
 # expect_json FILE KEY=VALUE...: each KEY has VALUE in FILE.
 expect_json() {
 	file=$1
