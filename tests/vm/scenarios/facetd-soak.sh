@@ -40,18 +40,37 @@ report=$FVM_OUT/soak.txt
 work=/run/tmp/soak
 mkdir -p "$work"
 
-# (alive, stats and stat_of: lib.sh)
+alive() {
+	kill -0 "$facetd_pid" 2>/dev/null && return 0
+	rc=0
+	wait "$facetd_pid" || rc=$?
+	tail -n 20 "$log"
+	fail "facetd is gone ($1; exit status $rc)"
+}
+
+# stats: facetd's figures now, into $S.
+stats() {
+	S=$("$FACETCTL" --socket "$sock" --json stats) || fail "facetctl stats failed"
+}
+
+# stat_of KEY: KEY's value in $S (a string without its quotes).
+stat_of() {
+	v=${S#*\""$1"\": }
+	v=${v%%[,\}]*}
+	v=${v#\"}
+	echo "${v%\"}"
+}
 
 # rss_kb, fd_count: of facetd, read by the shell itself.
 rss_kb() {
 	while read -r key value _; do
 		[ "$key" = VmRSS: ] && echo "$value" && return 0
-	done </proc/"$pid"/status
+	done </proc/"$facetd_pid"/status
 	echo 0
 }
 
 fd_count() {
-	set -- /proc/"$pid"/fd/*
+	set -- /proc/"$facetd_pid"/fd/*
 	echo $#
 }
 
@@ -77,7 +96,7 @@ say "facetd: $cam -> $vcam for $seconds s, a sample every $sample s"
 nice -n 10 "$FACETD" --stats-json "$FVM_OUT/facetd.json" --source "$cam" --size 320x180 \
 	--fps 10 $FACETD_TCG --model "$FVM_TOOLS/../fixtures/tiny.fpw" --no-on-demand \
 	--output "v4l2:$vcam" --config "$conf" --control "$sock" 2>"$log" &
-pid=$!
+facetd_pid=$!
 n=0
 until [ -S "$sock" ] && is_capture "$vcam"; do
 	alive "the start"
@@ -118,7 +137,7 @@ reloader() {
 		echo "smoothing = $s" >"$conf"
 		i=0
 		while [ "$i" -lt 20 ]; do
-			kill -HUP "$pid" 2>/dev/null || return 0
+			kill -HUP "$facetd_pid" 2>/dev/null || return 0
 			i=$((i + 1))
 		done
 		echo x >>"$work/storms"
@@ -149,7 +168,7 @@ end=$((t0 + seconds))
 while :; do
 	read -r now _ </proc/uptime
 	now=${now%.*}
-	alive "$((now - t0)) s of the soak"
+	alive "after $((now - t0)) s"
 	rss=$(rss_kb)
 	fds=$(fd_count)
 	stats
@@ -171,9 +190,9 @@ until stats && [ "$(stat_of camera)" = streaming ]; do
 	sleep 0.5
 done
 final=$S
-kill -TERM "$pid"
+kill -TERM "$facetd_pid"
 rc=0
-wait "$pid" || rc=$?
+wait "$facetd_pid" || rc=$?
 [ "$rc" -eq 0 ] || { tail -n 20 "$log"; fail "facetd exited with status $rc"; }
 
 # ---- the figures and the rule ----
