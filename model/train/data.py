@@ -28,8 +28,11 @@ from fpliif import MEAN, STD, NUM_CLASSES
 FLIP_PAIRS = ((4, 5), (6, 7), (8, 9))
 
 
-def flip_lut():
-    lut = torch.arange(NUM_CLASSES)
+IGNORE = 255  # a pseudo-label mask's "no label here" (train.py skips it)
+
+
+def flip_lut(n=NUM_CLASSES):
+    lut = torch.arange(n)
     for a, b in FLIP_PAIRS:
         lut[a], lut[b] = b, a
     return lut
@@ -43,8 +46,9 @@ def list_pairs(split_dir):
     return stems
 
 
-def load_split(split_dir):
-    """-> (images uint8 (N, 512, 512, 3), masks uint8 (N, 512, 512), stems)."""
+def load_split(split_dir, allow_ignore=False):
+    """-> (images uint8 (N, 512, 512, 3), masks uint8 (N, 512, 512), stems).
+    With allow_ignore, masks may also hold IGNORE (pseudo-labels)."""
     stems = list_pairs(split_dir)
     imgs = np.empty((len(stems), 512, 512, 3), np.uint8)
     masks = np.empty((len(stems), 512, 512), np.uint8)
@@ -55,7 +59,8 @@ def load_split(split_dir):
             raise ValueError(f"{split_dir}: {s}: expected 512x512")
         imgs[i] = np.asarray(im)
         masks[i] = np.asarray(mk)
-    if masks.max() >= NUM_CLASSES:
+    bad = (masks >= NUM_CLASSES) & ~((masks == IGNORE) & allow_ignore)
+    if bad.any():
         raise ValueError(f"{split_dir}: mask value {masks.max()} out of range")
     return imgs, masks, stems
 
@@ -77,7 +82,7 @@ def normalise(x):
 
 def class_weights(masks, power=0.5, lo=0.1, hi=10.0):
     """Inverse-frequency weights to `power`, median 1, clipped to [lo, hi]."""
-    counts = np.bincount(masks.reshape(-1), minlength=NUM_CLASSES).astype(np.float64)
+    counts = np.bincount(masks.reshape(-1), minlength=256)[:NUM_CLASSES].astype(np.float64)
     freq = np.maximum(counts / counts.sum(), 1e-7)
     w = (np.median(freq) / freq) ** power
     return torch.tensor(np.clip(w, lo, hi), dtype=torch.float32)
@@ -90,8 +95,14 @@ class TrainSet:
     """Random augmented batches: (x (B,3,S,S) normalised, q (B,Q,2), y (B,Q),
     edge (B,Q): the query lies on a part border)."""
 
-    def __init__(self, split_dir, size=128, queries=4096, seed=0):
+    def __init__(self, split_dir, size=128, queries=4096, seed=0, extra=()):
         imgs, masks, self.stems = load_split(split_dir)
+        self.real = len(self.stems)
+        self.class_masks = masks
+        for d in extra:
+            im2, mk2, st2 = load_split(d, allow_ignore=True)
+            imgs, masks = np.concatenate([imgs, im2]), np.concatenate([masks, mk2])
+            self.stems += st2
         self.masks = torch.from_numpy(masks)
         full = to_float(imgs)
         # Pyramid levels, each an exact area average of the 512 photo.
@@ -100,7 +111,7 @@ class TrainSet:
         self.size, self.queries = size, queries
         self.gen = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.lut = flip_lut()
+        self.lut = flip_lut(256)
 
     def __len__(self):
         return len(self.stems)

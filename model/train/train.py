@@ -11,6 +11,7 @@ the best model by the mean of the 18-class and face-10 F1. The val split is
 used for choosing a model only, never for training.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data import TrainSet, class_weights, load_split
+from data import IGNORE, TrainSet, class_weights, load_split
 from eval import evaluate
 from fpliif import VARIANTS, FPLIIF, count_params
 
@@ -42,6 +43,12 @@ def weighted_ce(logits, y, class_w, point_w):
     F.cross_entropy(weight=...): by the sum of the weights."""
     ce = F.cross_entropy(logits, y, weight=class_w, reduction="none")
     return (ce * point_w).sum() / (class_w[y] * point_w).sum()
+
+
+@torch.no_grad()
+def update_ema(ema, model, decay):
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
 
 
 def lr_at(step, total, base, warmup):
@@ -70,9 +77,14 @@ def set_rng_state(ds, st):
 
 
 def init_from(model, path):
-    """Load a checkpoint into a model that may take more pixel-MLP inputs:
-    the extra columns of mlp.0 are zero, so the start is the old network."""
-    src = torch.load(path, map_location="cpu")["model"]
+    """Load a checkpoint (.pt, or a weights file .fpw) into a model that may
+    take more pixel-MLP inputs: the extra columns of mlp.0 are zero, so the
+    start is the old network."""
+    if path.endswith(".fpw"):
+        from fpw import read_fpw
+        src = read_fpw(path)[0].state_dict()
+    else:
+        src = torch.load(path, map_location="cpu")["model"]
     dst = model.state_dict()
     for k, v in src.items():
         if k not in dst:
@@ -106,6 +118,12 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--extra", action="append", default=[],
+                    help="a pseudo-labelled split (pseudo.py: images/, masks/ with 255 "
+                    "ignored) trained on beside the real one; repeatable")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this "
+                    "decay a step; it is what is scored and saved as best.pt")
     ap.add_argument("--init", help="start from this checkpoint's weights (fresh optimiser "
                     "and schedule); inputs the variant adds to mlp.0 start at zero")
     return ap.parse_args()
@@ -118,14 +136,16 @@ def main():
     random.seed(a.seed)
     np.random.seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    ds = TrainSet(os.path.join(a.data, "train"), queries=a.queries, seed=a.seed)
+    ds = TrainSet(os.path.join(a.data, "train"), queries=a.queries, seed=a.seed,
+                  extra=a.extra)
     vimgs, vmasks, _ = load_split(os.path.join(a.data, "val"))
-    weights = class_weights(ds.masks.numpy())
+    weights = class_weights(ds.class_masks)
     model = FPLIIF(**VARIANTS[a.variant])
     if a.init and not (a.resume and os.path.exists(os.path.join(a.out, "last.pt"))):
         init_from(model, a.init)
         print(f"initialised from {a.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
+    ema = copy.deepcopy(model).eval() if a.ema > 0 else None
     steps_per_epoch = len(ds) // a.batch
     total = steps_per_epoch * a.epochs
     epoch, best = 0, -1.0
@@ -135,10 +155,12 @@ def main():
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         set_rng_state(ds, ck["rng"])
+        if ema is not None:
+            ema.load_state_dict(ck.get("ema", ck["model"]))
         epoch, best = ck["epoch"], ck["best"]
         print(f"resumed from {last} at epoch {epoch}", flush=True)
-    print(f"variant {a.variant}: {count_params(model)} parameters, "
-          f"{steps_per_epoch} steps/epoch, class weights {weights.numpy().round(2).tolist()}",
+    print(f"variant {a.variant}: {count_params(model)} parameters, {len(ds)} images "
+          f"({ds.real} labelled), {steps_per_epoch} steps/epoch, class weights {weights.numpy().round(2).tolist()}",
           flush=True)
     log = open(os.path.join(a.out, "log.jsonl"), "a")
     while epoch < a.epochs:
@@ -153,30 +175,37 @@ def main():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not a.no_bf16):
                 logits = model(x, q)
             logits = logits.float().reshape(-1, logits.shape[-1])
-            y = y.reshape(-1)
-            loss = weighted_ce(logits, y, weights, 1 + a.boundary * edge.reshape(-1).float())
+            y, edge = y.reshape(-1), edge.reshape(-1)
+            keep = y != IGNORE
+            logits, y, edge = logits[keep], y[keep], edge[keep]
+            loss = weighted_ce(logits, y, weights, 1 + a.boundary * edge.float())
             if a.dice > 0:
                 loss = loss + a.dice * dice_loss(logits, y, logits.shape[-1])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
             opt.step()
+            if ema is not None:
+                update_ema(ema, model, a.ema)
             tot, n = tot + loss.item(), n + 1
         epoch += 1
         rec = dict(epoch=epoch, loss=tot / n, lr=opt.param_groups[0]["lr"],
                    train_s=round(time.time() - t0, 1))
         if epoch % a.val_every == 0 or epoch == a.epochs:
             t1 = time.time()
-            r = evaluate(model, vimgs, vmasks, res=128, bf16=not a.no_bf16)
+            r = evaluate(model if ema is None else ema, vimgs, vmasks, res=128, bf16=not a.no_bf16)
             rec.update(val_f1=round(r["mean_f1"], 4), val_f1_face10=round(r["mean_f1_face10"], 4),
                        val_s=round(time.time() - t1, 1))
             score = (r["mean_f1"] + r["mean_f1_face10"]) / 2
             if score > best:
                 best = score
-                save_atomic(dict(cfg=model.cfg, model=model.state_dict(), epoch=epoch,
+                save_atomic(dict(cfg=model.cfg, model=(model if ema is None else ema).state_dict(), epoch=epoch,
                                  val=r, args=vars(a)), os.path.join(a.out, "best.pt"))
-        save_atomic(dict(cfg=model.cfg, model=model.state_dict(), opt=opt.state_dict(),
-                         rng=rng_state(ds), epoch=epoch, best=best, args=vars(a)), last)
+        ck = dict(cfg=model.cfg, model=model.state_dict(), opt=opt.state_dict(),
+                  rng=rng_state(ds), epoch=epoch, best=best, args=vars(a))
+        if ema is not None:
+            ck["ema"] = ema.state_dict()
+        save_atomic(ck, last)
         log.write(json.dumps(rec) + "\n")
         log.flush()
         print(json.dumps(rec), flush=True)
