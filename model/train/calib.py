@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from data import eval_inputs, load_split
-from eval import load_checkpoint
+from eval import load_checkpoint, scores
 from export import write_fpw
 from fpliif import NUM_CLASSES, predict_logits
 
@@ -28,11 +28,9 @@ GRID = [x / 4 for x in range(-8, 17)]  # -2 .. 4 in steps of 0.25
 
 
 def mean_f1(pred, gt, k=NUM_CLASSES):
-    conf = torch.bincount(gt * k + pred, minlength=k * k).reshape(k, k).double()
-    tp = conf.diag()
-    denom = conf.sum(0) + conf.sum(1)
-    f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.zeros_like(tp))
-    return float(f1[1:].mean())
+    """eval.py's mean F1 (18), the confusion matrix counted in torch."""
+    conf = torch.bincount(gt * k + pred, minlength=k * k).reshape(k, k)
+    return scores(conf.numpy())["mean_f1"]
 
 
 @torch.no_grad()

@@ -82,7 +82,7 @@ def normalise(x):
 
 def class_weights(masks, power=0.5, lo=0.1, hi=10.0):
     """Inverse-frequency weights to `power`, median 1, clipped to [lo, hi]."""
-    counts = np.bincount(masks.reshape(-1), minlength=256)[:NUM_CLASSES].astype(np.float64)
+    counts = np.bincount(masks.reshape(-1), minlength=NUM_CLASSES).astype(np.float64)
     freq = np.maximum(counts / counts.sum(), 1e-7)
     w = (np.median(freq) / freq) ** power
     return torch.tensor(np.clip(w, lo, hi), dtype=torch.float32)

@@ -4,7 +4,7 @@
     /usr/bin/python3 model/train/pseudo.py TEACHER.fpw --images DIR [--hair DIR] \
         --out OUT [--res 128] [--min-conf 0.6]
 
-Writes OUT/images/STEM.jpg (a link to the photo) and OUT/masks/STEM.png: the
+Writes OUT/images/STEM.jpg (the photo at 512x512, JPEG quality 95) and OUT/masks/STEM.png: the
 teacher's labels at 512x512 (the mean of the photo's and its mirror's
 softmax), 255 (ignored by train.py) where the teacher's top probability is
 below --min-conf. With --hair (celeba-hq-extra's official hair masks, 0 or

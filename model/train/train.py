@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from data import IGNORE, TrainSet, class_weights, load_split
-from eval import evaluate
+from eval import evaluate, load_checkpoint
 from fpliif import VARIANTS, FPLIIF, count_params
 
 
@@ -80,11 +80,7 @@ def init_from(model, path):
     """Load a checkpoint (.pt, or a weights file .fpw) into a model that may
     take more pixel-MLP inputs: the extra columns of mlp.0 are zero, so the
     start is the old network."""
-    if path.endswith(".fpw"):
-        from fpw import read_fpw
-        src = read_fpw(path)[0].state_dict()
-    else:
-        src = torch.load(path, map_location="cpu")["model"]
+    src = load_checkpoint(path)[0].state_dict()
     dst = model.state_dict()
     for k, v in src.items():
         if k not in dst:
@@ -193,13 +189,14 @@ def main():
                    train_s=round(time.time() - t0, 1))
         if epoch % a.val_every == 0 or epoch == a.epochs:
             t1 = time.time()
-            r = evaluate(model if ema is None else ema, vimgs, vmasks, res=128, bf16=not a.no_bf16)
+            scored = model if ema is None else ema
+            r = evaluate(scored, vimgs, vmasks, res=128, bf16=not a.no_bf16)
             rec.update(val_f1=round(r["mean_f1"], 4), val_f1_face10=round(r["mean_f1_face10"], 4),
                        val_s=round(time.time() - t1, 1))
             score = (r["mean_f1"] + r["mean_f1_face10"]) / 2
             if score > best:
                 best = score
-                save_atomic(dict(cfg=model.cfg, model=(model if ema is None else ema).state_dict(), epoch=epoch,
+                save_atomic(dict(cfg=model.cfg, model=scored.state_dict(), epoch=epoch,
                                  val=r, args=vars(a)), os.path.join(a.out, "best.pt"))
         ck = dict(cfg=model.cfg, model=model.state_dict(), opt=opt.state_dict(),
                   rng=rng_state(ds), epoch=epoch, best=best, args=vars(a))
