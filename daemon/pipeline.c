@@ -429,10 +429,8 @@ static void apply_threads(struct pipeline *p)
 {
 	int t = atomic_load(&p->set_threads);
 
-	if (t != p->threads_applied) {
-		model_set_threads(t);
+	if (t != p->threads_applied && model_run_set_threads(p->run, t) == 0)
 		p->threads_applied = t;
-	}
 }
 
 /* The newest filled slot; older ones are dropped. false when none. */

@@ -12,6 +12,19 @@
  * P is stored (h*w, mh) so each corner is one contiguous vector. With the
  * group-1 skip, the layer's skip part runs on the group-1 grid the same way
  * (S = W1s G1, no bias) and each point adds the bilinear blend of S.
+ *
+ * Threads: each step is split into tasks that the run's pool (pool.c)
+ * shares out: bands of output rows of a conv, rows of the grids P and S,
+ * tiles of TILE query points. BLAS runs single-threaded inside a task
+ * (small products scale badly on OpenBLAS's own threads: its 2-thread
+ * decoder was 1.07x its 1-thread one; split here it is 1.9x). Every output
+ * element is written by one task, so no task waits for another.
+ *
+ * Refinement goes coarse to fine: labels at the centres of step x step
+ * cells; while the side is even and above 2, the half-side cells under an
+ * uncertain cell (one whose 3x3 neighbourhood holds another label) are
+ * decoded and the rest inherit; then the pixels of the last level's
+ * uncertain cells.
  */
 #include "model-priv.h"
 
@@ -23,8 +36,15 @@
 #include <string.h>
 #include <time.h>
 
-#define TILE 2048                 /* query points per decoder batch */
-#define COL_FLOATS (2u << 20)     /* im2col band budget, floats */
+#define TILE 2048                 /* query points per decoder task */
+#define COL_FLOATS (2u << 20)     /* im2col band budget of all participants, floats */
+
+struct scratch {                  /* one participant's buffers */
+	float *col;                   /* im2col band, run->col_floats */
+	float *h[2];                  /* (TILE, mh) MLP activations */
+	float *logits;                /* (TILE, K) */
+	float *xy;                    /* (TILE, 2) query points made by a task */
+};
 
 struct model_run {
 	const struct model *m;
@@ -32,16 +52,18 @@ struct model_run {
 	int zh, zw;         /* coarse grid of P */
 	float *act[3];      /* (C, H*W) activations: current, temp, group input */
 	size_t act_floats;
-	float *col;         /* im2col band */
+	struct pool *pool;  /* threads participants */
+	struct scratch *ws; /* (threads) */
+	int threads;
+	size_t col_floats;  /* im2col band of each participant */
 	float *p;           /* (zh*zw, mh): first MLP layer on the coarse grid */
 	int sh, sw;         /* grid of S */
 	float *s;           /* (sh*sw, mh): its skip part on the group-1 grid */
 	float *g;           /* (c3) pooled group-3 output */
 	float *wq;          /* (2, mh): mlp.0 weight columns of x and y */
-	float *h[2];        /* (TILE, mh) MLP activations */
-	float *logits;      /* (TILE, K) */
-	float *xy;          /* (TILE, 2) query points of a batch */
-	int32_t *idx;       /* (TILE) output index of each query point */
+	int batch;          /* threads * TILE: query points gathered per dispatch */
+	float *xy;          /* (batch, 2) query points of a batch */
+	int32_t *idx;       /* (batch) output index of each query point */
 	uint8_t *rgba;      /* (max_res^2 * 4) scaled input image */
 	float *input;       /* (3, max_res^2) normalised input */
 	uint8_t *coarse;    /* refinement grid labels, coarse_cap bytes */
@@ -63,9 +85,14 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+static atomic_int default_threads = 1;
+
+/* BLAS runs single-threaded inside each participant's tasks. */
 void model_set_threads(int threads)
 {
-	openblas_set_num_threads(threads > 0 ? threads : 1);
+	openblas_set_num_threads(1);
+	atomic_store(&default_threads, threads < 1 ? 1 :
+		     (threads > MODEL_MAX_THREADS ? MODEL_MAX_THREADS : threads));
 }
 
 /* Side of each encoder stage for an input of side res. */
@@ -157,50 +184,72 @@ static void im2col_band(const float *in, int cin, int ih, int iw, int stride,
 	}
 }
 
-static void add_bias(float *out, const float *b, int c, size_t hw)
-{
-	for (int i = 0; i < c; i++) {
-		float *row = out + (size_t)i * hw;
-		for (size_t j = 0; j < hw; j++)
-			row[j] += b[i];
-	}
-}
-
 static void relu(float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-/* out = conv(in) + bias (+ out when accumulate), optional ReLU.
- * Returns the output side. */
+struct conv_job {
+	struct model_run *run;
+	const struct conv *c;
+	const float *in;    /* (cin, is, is) */
+	float *out;         /* (cout, os, os) */
+	int is, os, band;   /* band: output rows a task */
+	int accumulate, relu;
+};
+
+/* Output rows [y0, y1) of every channel: bias (+ out), the product, ReLU. */
+static void conv_task(void *arg, int task, int worker)
+{
+	const struct conv_job *j = arg;
+	const struct conv *c = j->c;
+	int y0 = task * j->band, y1 = y0 + j->band < j->os ? y0 + j->band : j->os;
+	int hw = j->os * j->os, n = (y1 - y0) * j->os, kk = c->cin * c->k * c->k;
+	float *out = j->out + (size_t)y0 * j->os, *col = j->run->ws[worker].col;
+
+	for (int i = 0; i < c->cout; i++) {
+		float *row = out + (size_t)i * hw;
+		for (int x = 0; x < n; x++)
+			row[x] = j->accumulate ? row[x] + c->b[i] : c->b[i];
+	}
+	if (c->k == 1) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n, c->cin,
+			    1.0f, c->w, c->cin, j->in + (size_t)y0 * j->os, hw, 1.0f, out, hw);
+	} else {
+		im2col_band(j->in, c->cin, j->is, j->is, c->stride, j->os, y0, y1, col);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n, kk,
+			    1.0f, c->w, kk, col, n, 1.0f, out, hw);
+	}
+	if (j->relu)
+		for (int i = 0; i < c->cout; i++)
+			relu(out + (size_t)i * hw, (size_t)n);
+}
+
+/* Rows of output a task: at most what a participant's column buffer holds,
+ * and at least two tasks a participant when the output allows. */
+static int conv_band(const struct model_run *run, const struct conv *c, int os)
+{
+	size_t kk = (size_t)c->cin * c->k * c->k;
+	int fit = c->k == 1 ? os : (int)(run->col_floats / (kk * os));
+	int share = (os + 2 * run->threads - 1) / (2 * run->threads);
+
+	fit = fit < 1 ? 1 : fit;
+	return share < fit ? share : fit;
+}
+
+/* out = conv(in) + bias (+ out when accumulate), optional ReLU, split in
+ * bands of output rows over the participants. Returns the output side. */
 int engine_conv(struct model_run *run, const struct conv *c, const float *in,
 		    int is, float *out, int accumulate, int do_relu)
 {
 	int os = conv_out_size(is, c->stride);
-	size_t hw = (size_t)os * os;
-	int kk = c->cin * c->k * c->k;
+	struct conv_job j = {
+		.run = run, .c = c, .in = in, .out = out, .is = is, .os = os,
+		.band = conv_band(run, c, os), .accumulate = accumulate, .relu = do_relu,
+	};
 
-	if (!accumulate)
-		memset(out, 0, sizeof(float) * hw * c->cout);
-	add_bias(out, c->b, c->cout, hw);
-	if (c->k == 1) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)hw,
-			    c->cin, 1.0f, c->w, c->cin, in, (int)hw, 1.0f, out, (int)hw);
-	} else {
-		int band = (int)(COL_FLOATS / ((size_t)kk * os));
-		band = band < 1 ? 1 : (band > os ? os : band);
-		for (int y0 = 0; y0 < os; y0 += band) {
-			int y1 = y0 + band < os ? y0 + band : os;
-			int n = (y1 - y0) * os;
-			im2col_band(in, c->cin, is, is, c->stride, os, y0, y1, run->col);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, n, kk,
-				    1.0f, c->w, kk, run->col, n, 1.0f,
-				    out + (size_t)y0 * os, (int)hw);
-		}
-	}
-	if (do_relu)
-		relu(out, hw * c->cout);
+	pool_run(run->pool, (os + j.band - 1) / j.band, conv_task, &j);
 	return os;
 }
 
@@ -232,13 +281,40 @@ static void swap(float **a, float **b)
 	*b = t;
 }
 
+/* A grid's rows of a layer-0 part: out (hw, mh) = bias + F^T W^T for the
+ * features F (c, hw) and the weight columns W (mh, c) at stride ldw. */
+struct grid_job {
+	const float *f, *w, *bias; /* bias (mh) or NULL */
+	float *out;
+	int hw, c, mh, ldw, rows;  /* rows: grid rows a task */
+};
+
+static void grid_task(void *arg, int task, int worker)
+{
+	const struct grid_job *j = arg;
+	int i0 = task * j->rows, n = i0 + j->rows < j->hw ? j->rows : j->hw - i0;
+	float *out = j->out + (size_t)i0 * j->mh;
+
+	for (int i = 0; i < n && j->bias; i++)
+		memcpy(out + (size_t)i * j->mh, j->bias, sizeof(float) * j->mh);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, n, j->mh, j->c, 1.0f, j->f + i0,
+		    j->hw, j->w, j->ldw, j->bias ? 1.0f : 0.0f, out, j->mh);
+}
+
+static void grid_run(struct model_run *run, struct grid_job *j)
+{
+	int tasks = 2 * run->threads;
+
+	j->rows = (j->hw + tasks - 1) / tasks;
+	pool_run(run->pool, (j->hw + j->rows - 1) / j->rows, grid_task, j);
+}
+
 /* P (zh*zw, mh) = R^T W1f^T + (b1 + W1g g). */
 static void first_layer_on_grid(struct model_run *run, const float *r)
 {
 	const struct model_info *in = &run->m->info;
 	const struct linear *l0 = &run->m->mlp[0];
 	int mh = in->mlp_hidden, rc = in->red_out, c3 = in->chans[2];
-	int hw = run->zh * run->zw;
 	float bias[4096];
 
 	for (int j = 0; j < mh; j++) {
@@ -248,10 +324,10 @@ static void first_layer_on_grid(struct model_run *run, const float *r)
 			acc += wg[k] * run->g[k];
 		bias[j] = acc;
 	}
-	for (int i = 0; i < hw; i++)
-		memcpy(run->p + (size_t)i * mh, bias, sizeof(float) * mh);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, hw, mh, rc, 1.0f, r, hw,
-		    l0->w, l0->in, 1.0f, run->p, mh);
+	grid_run(run, &(struct grid_job){
+		.f = r, .w = l0->w, .bias = bias, .out = run->p, .hw = run->zh * run->zw,
+		.c = rc, .mh = mh, .ldw = l0->in,
+	});
 }
 
 /* S (sh*sw, mh) = G1^T W1s^T: the skip columns of layer 0 on the group-1
@@ -260,12 +336,12 @@ static void skip_on_grid(struct model_run *run, const float *g1, int side)
 {
 	const struct model_info *in = &run->m->info;
 	const struct linear *l0 = &run->m->mlp[0];
-	int hw = side * side;
 
 	run->sh = run->sw = side;
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, hw, in->mlp_hidden, in->chans[0],
-		    1.0f, g1, hw, l0->w + in->red_out + in->chans[2] + 2, l0->in, 0.0f,
-		    run->s, in->mlp_hidden);
+	grid_run(run, &(struct grid_job){
+		.f = g1, .w = l0->w + in->red_out + in->chans[2] + 2, .out = run->s,
+		.hw = side * side, .c = in->chans[0], .mh = in->mlp_hidden, .ldw = l0->in,
+	});
 }
 
 static void blend_prev(float *cur, float *prev, size_t n, float keep, int valid)
@@ -404,6 +480,38 @@ static void corners_at(struct corners *c, const float *grid, int gh, int gw, int
 	c->v[3] = grid + ((size_t)y1 * gw + x1) * mh;
 }
 
+/* out = relu(blend of c + x wx + y wy): one point's layer 0 without skip. */
+static void blend4(float *restrict out, const struct corners *c, float x,
+		   const float *restrict wx, float y, const float *restrict wy, int mh)
+{
+	const float *restrict a = c->v[0], *restrict b = c->v[1];
+	const float *restrict d = c->v[2], *restrict e = c->v[3];
+	float wa = c->w[0], wb = c->w[1], wd = c->w[2], we = c->w[3];
+
+	for (int j = 0; j < mh; j++) {
+		float v = wa * a[j] + wb * b[j] + wd * d[j] + we * e[j] + x * wx[j] + y * wy[j];
+		out[j] = v > 0.0f ? v : 0.0f;
+	}
+}
+
+/* Likewise with the skip grid's blend s added. */
+static void blend8(float *restrict out, const struct corners *c, const struct corners *s,
+		   float x, const float *restrict wx, float y, const float *restrict wy, int mh)
+{
+	const float *restrict a = c->v[0], *restrict b = c->v[1];
+	const float *restrict d = c->v[2], *restrict e = c->v[3];
+	const float *restrict sa = s->v[0], *restrict sb = s->v[1];
+	const float *restrict sd = s->v[2], *restrict se = s->v[3];
+	float wa = c->w[0], wb = c->w[1], wd = c->w[2], we = c->w[3];
+	float va = s->w[0], vb = s->w[1], vd = s->w[2], ve = s->w[3];
+
+	for (int j = 0; j < mh; j++) {
+		float v = wa * a[j] + wb * b[j] + wd * d[j] + we * e[j] + x * wx[j] + y * wy[j] +
+			  (va * sa[j] + vb * sb[j] + vd * sd[j] + ve * se[j]);
+		out[j] = v > 0.0f ? v : 0.0f;
+	}
+}
+
 /* Layer 0 for n points: bilinear blend of P (and of S), plus x and y
  * terms, ReLU. */
 void engine_first_layer(struct model_run *run, const float *xy, int n, float *h)
@@ -417,43 +525,42 @@ void engine_first_layer(struct model_run *run, const float *xy, int n, float *h)
 		float *out = h + (size_t)i * mh;
 
 		corners_at(&p, run->p, run->zh, run->zw, mh, x, y);
-		for (int j = 0; j < mh; j++)
-			out[j] = p.w[0] * p.v[0][j] + p.w[1] * p.v[1][j] + p.w[2] * p.v[2][j] +
-				 p.w[3] * p.v[3][j] + x * wx[j] + y * wy[j];
 		if (run->s) {
 			corners_at(&s, run->s, run->sh, run->sw, mh, x, y);
-			for (int j = 0; j < mh; j++)
-				out[j] += s.w[0] * s.v[0][j] + s.w[1] * s.v[1][j] +
-					  s.w[2] * s.v[2][j] + s.w[3] * s.v[3][j];
+			blend8(out, &p, &s, x, wx, y, wy, mh);
+		} else {
+			blend4(out, &p, x, wx, y, wy, mh);
 		}
-		for (int j = 0; j < mh; j++)
-			out[j] = out[j] > 0.0f ? out[j] : 0.0f;
 	}
 }
 
 /* out (n, l->out) = in (n, l->in) W^T + b, optional ReLU. */
 void engine_linear(const struct linear *l, const float *in, int n, float *out, int do_relu)
 {
-	for (int i = 0; i < n; i++)
-		memcpy(out + (size_t)i * l->out, l->b, sizeof(float) * l->out);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f,
-		    in, l->in, l->w, l->in, 1.0f, out, l->out);
-	if (do_relu)
-		relu(out, (size_t)n * l->out);
+		    in, l->in, l->w, l->in, 0.0f, out, l->out);
+	for (int i = 0; i < n; i++) {
+		float *row = out + (size_t)i * l->out;
+		for (int j = 0; j < l->out; j++) {
+			float v = row[j] + l->b[j];
+			row[j] = do_relu && v < 0.0f ? 0.0f : v;
+		}
+	}
 }
 
-/* Logits for n <= TILE points into run->logits. */
-static void decode_tile(struct model_run *run, const float *xy, int n)
+/* Logits (n, K) for n <= TILE points, in w->logits. */
+static const float *decode_tile(struct model_run *run, struct scratch *w, const float *xy, int n)
 {
 	const struct model *m = run->m;
-	float *a = run->h[0], *b = run->h[1];
+	float *a = w->h[0], *b = w->h[1];
 
 	engine_first_layer(run, xy, n, a);
 	for (int j = 1; j < m->info.mlp_layers; j++) {
 		engine_linear(&m->mlp[j], a, n, b, 1);
 		swap(&a, &b);
 	}
-	engine_linear(&m->out, a, n, run->logits, 0);
+	engine_linear(&m->out, a, n, w->logits, 0);
+	return w->logits;
 }
 
 const float *engine_grid(const struct model_run *run, int *zh, int *zw)
@@ -470,56 +577,32 @@ const float *engine_skip_grid(const struct model_run *run, int *sh, int *sw)
 	return run->s;
 }
 
-int model_decode_points(struct model_run *run, const float *xy, int n, float *logits)
-{
-	int k = run->m->info.num_classes;
-	double t0 = now_ms();
-
-	if (run->res == 0 || n < 0)
-		return -EINVAL;
-	for (int i = 0; i < n; i += TILE) {
-		int c = n - i < TILE ? n - i : TILE;
-		decode_tile(run, xy + 2 * (size_t)i, c);
-		memcpy(logits + (size_t)i * k, run->logits, sizeof(float) * c * k);
-	}
-	run->decode_ms += now_ms() - t0;
-	return 0;
-}
+/* n query points split in tasks of TILE; each task decodes its points and
+ * stores them in one of three ways. */
+struct decode_job {
+	struct model_run *run;
+	const float *xy;        /* (n, 2), or NULL: pixel centres of a w x h output */
+	size_t n;
+	int w, h;
+	float *logits;          /* (n, K) rows, or (K, n) planes when planar */
+	int planar;
+	const int32_t *idx;     /* with labels: labels[idx[i]] = argmax */
+	uint8_t *labels;
+};
 
 static inline float pixel_coord(double i, int n)
 {
 	return (float)(-1.0 + (2.0 * i + 1.0) / n);
 }
 
-/* Fills run->xy with the pixel centres of outputs [first, first + n) of a
- * w x h output. */
-static void pixel_points(struct model_run *run, int w, int h, size_t first, int n)
+/* The pixel centres of outputs [first, first + n) of a w x h output. */
+static void pixel_points(float *xy, int w, int h, size_t first, int n)
 {
 	for (int i = 0; i < n; i++) {
 		size_t o = first + (size_t)i;
-		run->xy[2 * i] = pixel_coord((double)(o % (size_t)w), w);
-		run->xy[2 * i + 1] = pixel_coord((double)(o / (size_t)w), h);
+		xy[2 * i] = pixel_coord((double)(o % (size_t)w), w);
+		xy[2 * i + 1] = pixel_coord((double)(o / (size_t)w), h);
 	}
-}
-
-int model_decode_logits(struct model_run *run, int w, int h, float *logits)
-{
-	int k = run->m->info.num_classes;
-	size_t total = (size_t)w * h;
-	double t0 = now_ms();
-
-	if (run->res == 0 || w <= 0 || h <= 0)
-		return -EINVAL;
-	for (size_t i = 0; i < total; i += TILE) {
-		int c = total - i < TILE ? (int)(total - i) : TILE;
-		pixel_points(run, w, h, i, c);
-		decode_tile(run, run->xy, c);
-		for (int j = 0; j < c; j++)
-			for (int q = 0; q < k; q++)
-				logits[(size_t)q * total + i + j] = run->logits[(size_t)j * k + q];
-	}
-	run->decode_ms += now_ms() - t0;
-	return 0;
 }
 
 static uint8_t argmax(const float *v, int k)
@@ -532,21 +615,75 @@ static uint8_t argmax(const float *v, int k)
 	return (uint8_t)best;
 }
 
-/* Decodes the n points queued in run->xy and writes each label to
- * labels[run->idx[i]]; nothing once the decoding is cancelled. */
+static void decode_task(void *arg, int task, int worker)
+{
+	const struct decode_job *j = arg;
+	struct scratch *w = &j->run->ws[worker];
+	int k = j->run->m->info.num_classes;
+	size_t first = (size_t)task * TILE;
+	int n = j->n - first < TILE ? (int)(j->n - first) : TILE;
+	const float *xy = j->xy ? j->xy + 2 * first : w->xy;
+	const float *lg;
+
+	if (!j->xy)
+		pixel_points(w->xy, j->w, j->h, first, n);
+	lg = decode_tile(j->run, w, xy, n);
+	if (j->labels) {
+		for (int i = 0; i < n; i++)
+			j->labels[j->idx[first + i]] = argmax(lg + (size_t)i * k, k);
+	} else if (j->planar) {
+		for (int i = 0; i < n; i++)
+			for (int q = 0; q < k; q++)
+				j->logits[(size_t)q * j->n + first + i] = lg[(size_t)i * k + q];
+	} else {
+		memcpy(j->logits + first * k, lg, sizeof(float) * (size_t)n * k);
+	}
+}
+
+static void decode_run(struct model_run *run, struct decode_job *j)
+{
+	j->run = run;
+	pool_run(run->pool, (int)((j->n + TILE - 1) / TILE), decode_task, j);
+}
+
+int model_decode_points(struct model_run *run, const float *xy, int n, float *logits)
+{
+	double t0 = now_ms();
+
+	if (run->res == 0 || n < 0)
+		return -EINVAL;
+	decode_run(run, &(struct decode_job){ .xy = xy, .n = (size_t)n, .logits = logits });
+	run->decode_ms += now_ms() - t0;
+	return 0;
+}
+
+int model_decode_logits(struct model_run *run, int w, int h, float *logits)
+{
+	double t0 = now_ms();
+
+	if (run->res == 0 || w <= 0 || h <= 0)
+		return -EINVAL;
+	decode_run(run, &(struct decode_job){
+		.n = (size_t)w * h, .w = w, .h = h, .logits = logits, .planar = 1,
+	});
+	run->decode_ms += now_ms() - t0;
+	return 0;
+}
+
+/* Decodes the n points queued in run->xy over the participants and writes
+ * each label to labels[run->idx[i]]; nothing once the decoding is
+ * cancelled. */
 static void flush_points(struct model_run *run, int n, uint8_t *labels)
 {
-	int k = run->m->info.num_classes;
-
 	if (n == 0 || run->cancelled)
 		return;
 	if (run->cancel && atomic_load_explicit(run->cancel, memory_order_relaxed)) {
 		run->cancelled = 1;
 		return;
 	}
-	decode_tile(run, run->xy, n);
-	for (int i = 0; i < n; i++)
-		labels[run->idx[i]] = argmax(run->logits + (size_t)i * k, k);
+	decode_run(run, &(struct decode_job){
+		.xy = run->xy, .n = (size_t)n, .idx = run->idx, .labels = labels,
+	});
 }
 
 static void decode_dense_labels(struct model_run *run, int w, int h,
@@ -559,7 +696,7 @@ static void decode_dense_labels(struct model_run *run, int w, int h,
 			run->xy[2 * n] = pixel_coord(x, w);
 			run->xy[2 * n + 1] = pixel_coord(y, h);
 			run->idx[n++] = y * stride + x;
-			if (n == TILE) {
+			if (n == run->batch) {
 				flush_points(run, n, labels);
 				n = 0;
 			}
@@ -582,56 +719,108 @@ static int reserve_coarse(struct model_run *run, size_t bytes)
 	return 0;
 }
 
-/* Labels of the coarse grid: the decoder at the centre of each step x step
- * cell of the full-resolution output. */
-static void decode_coarse(struct model_run *run, int w, int h, int step, int cw, int ch)
+/* Bytes of the refinement grids at w x h from this step: two grids of
+ * the finest level above pixels (cells of 2 when halving, else step). */
+static size_t grid_bytes(int w, int h, int step)
+{
+	int s = step % 2 == 0 ? 2 : step;
+
+	return 2 * (size_t)((w + s - 1) / s) * ((h + s - 1) / s);
+}
+
+/* One level of the refinement: cells of side `step` over a w x h output,
+ * cw x ch of them, their labels in lab. */
+struct level {
+	int step, cw, ch;
+	uint8_t *lab;
+};
+
+static struct level level_of(int w, int h, int step, uint8_t *lab)
+{
+	return (struct level){ step, (w + step - 1) / step, (h + step - 1) / step, lab };
+}
+
+/* Queues the decoder at the centre of cell (cx, cy) of l (clipped to the
+ * output) for l->lab; returns the new queue length. */
+static int queue_cell(struct model_run *run, const struct level *l, int w, int h,
+		      int cx, int cy, int n)
+{
+	int x0 = cx * l->step, y0 = cy * l->step;
+	int x1 = x0 + l->step < w ? x0 + l->step : w;
+	int y1 = y0 + l->step < h ? y0 + l->step : h;
+
+	run->xy[2 * n] = pixel_coord((x0 + x1 - 1) * 0.5, w);
+	run->xy[2 * n + 1] = pixel_coord((y0 + y1 - 1) * 0.5, h);
+	run->idx[n++] = cy * l->cw + cx;
+	if (n == run->batch) {
+		flush_points(run, n, l->lab);
+		n = 0;
+	}
+	return n;
+}
+
+/* Every cell of l decoded at its centre. */
+static size_t decode_level(struct model_run *run, const struct level *l, int w, int h)
 {
 	int n = 0;
 
-	for (int cy = 0; cy < ch && !run->cancelled; cy++) {
-		for (int cx = 0; cx < cw; cx++) {
-			int x0 = cx * step, y0 = cy * step;
-			int x1 = x0 + step < w ? x0 + step : w;
-			int y1 = y0 + step < h ? y0 + step : h;
-			run->xy[2 * n] = pixel_coord((x0 + x1 - 1) * 0.5, w);
-			run->xy[2 * n + 1] = pixel_coord((y0 + y1 - 1) * 0.5, h);
-			run->idx[n++] = cy * cw + cx;
-			if (n == TILE) {
-				flush_points(run, n, run->coarse);
-				n = 0;
-			}
-		}
-	}
-	flush_points(run, n, run->coarse);
+	for (int cy = 0; cy < l->ch && !run->cancelled; cy++)
+		for (int cx = 0; cx < l->cw; cx++)
+			n = queue_cell(run, l, w, h, cx, cy, n);
+	flush_points(run, n, l->lab);
+	return (size_t)l->cw * l->ch;
 }
 
-static int cell_uncertain(const uint8_t *c, int cw, int ch, int cx, int cy)
+static int cell_uncertain(const struct level *l, int cx, int cy)
 {
-	uint8_t v = c[cy * cw + cx];
+	uint8_t v = l->lab[cy * l->cw + cx];
 
 	for (int dy = -1; dy <= 1; dy++) {
 		int y = cy + dy;
-		if (y < 0 || y >= ch)
+		if (y < 0 || y >= l->ch)
 			continue;
 		for (int dx = -1; dx <= 1; dx++) {
 			int x = cx + dx;
-			if (x >= 0 && x < cw && c[y * cw + x] != v)
+			if (x >= 0 && x < l->cw && l->lab[y * l->cw + x] != v)
 				return 1;
 		}
 	}
 	return 0;
 }
 
-/* Full-resolution pass over one coarse cell: fill it, or queue its pixels. */
-static int refine_cell(struct model_run *run, int w, int h, int step, int cx, int cy,
-		       int cw, int ch, uint8_t *labels, int stride, int n, size_t *evals)
+/* The level of half the cell side: a cell whose parent is uncertain is
+ * decoded at its centre, the others take their parent's label. */
+static size_t halve_level(struct model_run *run, const struct level *l, struct level *f,
+			  int w, int h)
 {
-	int x0 = cx * step, y0 = cy * step;
-	int x1 = x0 + step < w ? x0 + step : w, y1 = y0 + step < h ? y0 + step : h;
+	size_t evals = 0;
+	int n = 0;
 
-	if (!cell_uncertain(run->coarse, cw, ch, cx, cy)) {
+	for (int cy = 0; cy < f->ch && !run->cancelled; cy++) {
+		for (int cx = 0; cx < f->cw; cx++) {
+			int px = cx / 2, py = cy / 2;
+			if (cell_uncertain(l, px, py)) {
+				n = queue_cell(run, f, w, h, cx, cy, n);
+				evals++;
+			} else {
+				f->lab[cy * f->cw + cx] = l->lab[py * l->cw + px];
+			}
+		}
+	}
+	flush_points(run, n, f->lab);
+	return evals;
+}
+
+/* Full-resolution pass over one cell of l: fill it, or queue its pixels. */
+static int refine_cell(struct model_run *run, const struct level *l, int w, int h,
+		       int cx, int cy, uint8_t *labels, int stride, int n, size_t *evals)
+{
+	int x0 = cx * l->step, y0 = cy * l->step;
+	int x1 = x0 + l->step < w ? x0 + l->step : w, y1 = y0 + l->step < h ? y0 + l->step : h;
+
+	if (!cell_uncertain(l, cx, cy)) {
 		for (int y = y0; y < y1; y++)
-			memset(labels + (size_t)y * stride + x0, run->coarse[cy * cw + cx], x1 - x0);
+			memset(labels + (size_t)y * stride + x0, l->lab[cy * l->cw + cx], x1 - x0);
 		return n;
 	}
 	for (int y = y0; y < y1; y++) {
@@ -639,7 +828,7 @@ static int refine_cell(struct model_run *run, int w, int h, int step, int cx, in
 			run->xy[2 * n] = pixel_coord(x, w);
 			run->xy[2 * n + 1] = pixel_coord(y, h);
 			run->idx[n++] = y * stride + x;
-			if (n == TILE) {
+			if (n == run->batch) {
 				flush_points(run, n, labels);
 				*evals += n;
 				n = 0;
@@ -647,6 +836,28 @@ static int refine_cell(struct model_run *run, int w, int h, int step, int cx, in
 		}
 	}
 	return n;
+}
+
+/* Coarse to fine: the grid at `step`, then while the side is even and
+ * above 2 the half-side level (only below uncertain cells), then the
+ * pixels of the last level's uncertain cells. */
+static size_t decode_refined(struct model_run *run, int w, int h, int step,
+			     uint8_t *labels, int stride)
+{
+	struct level l = level_of(w, h, step, run->coarse), f;
+	size_t evals = decode_level(run, &l, w, h), half = run->coarse_cap / 2;
+	int n = 0;
+
+	while (l.step > 2 && l.step % 2 == 0 && !run->cancelled) {
+		f = level_of(w, h, l.step / 2, l.lab == run->coarse ? run->coarse + half : run->coarse);
+		evals += halve_level(run, &l, &f, w, h);
+		l = f;
+	}
+	for (int cy = 0; cy < l.ch && !run->cancelled; cy++)
+		for (int cx = 0; cx < l.cw; cx++)
+			n = refine_cell(run, &l, w, h, cx, cy, labels, stride, n, &evals);
+	flush_points(run, n, labels);
+	return evals + (size_t)n;
 }
 
 int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
@@ -663,16 +874,9 @@ int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 		decode_dense_labels(run, w, h, labels, stride);
 		evals = (size_t)w * h;
 	} else {
-		int cw = (w + step - 1) / step, ch = (h + step - 1) / step, n = 0;
-		if (reserve_coarse(run, (size_t)cw * ch) < 0)
+		if (reserve_coarse(run, grid_bytes(w, h, step)) < 0)
 			return -ENOMEM;
-		decode_coarse(run, w, h, step, cw, ch);
-		evals = (size_t)cw * ch;
-		for (int cy = 0; cy < ch && !run->cancelled; cy++)
-			for (int cx = 0; cx < cw; cx++)
-				n = refine_cell(run, w, h, step, cx, cy, cw, ch, labels, stride, n, &evals);
-		flush_points(run, n, labels);
-		evals += n;
+		evals = decode_refined(run, w, h, step, labels, stride);
 	}
 	run->decode_ms += now_ms() - t0;
 	if (run->cancelled)
@@ -693,7 +897,7 @@ int model_run_reserve(struct model_run *run, int w, int h, int step)
 {
 	if (step <= 1)
 		return 0;
-	return reserve_coarse(run, (size_t)((w + step - 1) / step) * ((h + step - 1) / step));
+	return reserve_coarse(run, grid_bytes(w, h, step));
 }
 
 void model_run_timing(const struct model_run *run, double *encode_ms, double *decode_ms)
@@ -727,10 +931,89 @@ static void *alloc_floats(size_t n)
 	return aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
 }
 
+static void scratch_free(struct scratch *ws, int n)
+{
+	for (int i = 0; ws && i < n; i++) {
+		free(ws[i].col);
+		free(ws[i].h[0]);
+		free(ws[i].h[1]);
+		free(ws[i].logits);
+		free(ws[i].xy);
+	}
+	free(ws);
+}
+
+/* Floats of one participant's im2col band: its share of COL_FLOATS, and at
+ * least one output row of the widest 3x3 conv. */
+static size_t col_floats(const struct model_info *in, int max_res, int threads)
+{
+	int s[3], c = 3;
+	size_t share = COL_FLOATS / (size_t)threads;
+
+	stage_sizes(in, max_res, s);
+	for (int i = 0; i < 3; i++)
+		c = in->chans[i] > c ? in->chans[i] : c;
+	return share > 9u * c * s[0] ? share : 9u * c * s[0];
+}
+
+static struct scratch *scratch_create(const struct model_info *in, size_t col, int n)
+{
+	struct scratch *ws = calloc((size_t)n, sizeof(*ws));
+	size_t mh = (size_t)in->mlp_hidden;
+
+	for (int i = 0; ws && i < n; i++) {
+		ws[i].col = alloc_floats(col);
+		ws[i].h[0] = alloc_floats(TILE * mh);
+		ws[i].h[1] = alloc_floats(TILE * mh);
+		ws[i].logits = alloc_floats((size_t)TILE * in->num_classes);
+		ws[i].xy = alloc_floats(2 * TILE);
+		if (!ws[i].col || !ws[i].h[0] || !ws[i].h[1] || !ws[i].logits || !ws[i].xy) {
+			scratch_free(ws, i + 1);
+			return NULL;
+		}
+	}
+	return ws;
+}
+
+int model_run_set_threads(struct model_run *run, int threads)
+{
+	size_t col = col_floats(&run->m->info, run->max_res, threads);
+	struct pool *pool;
+	struct scratch *ws;
+	float *xy;
+	int32_t *idx;
+
+	if (threads < 1 || threads > MODEL_MAX_THREADS)
+		return -EINVAL;
+	if (threads == run->threads)
+		return 0;
+	openblas_set_num_threads(1);
+	pool = pool_create(threads);
+	ws = scratch_create(&run->m->info, col, threads);
+	xy = alloc_floats(2u * TILE * threads);
+	idx = malloc(sizeof(int32_t) * TILE * threads);
+	if (!pool || !ws || !xy || !idx) {
+		pool_destroy(pool);
+		scratch_free(ws, threads);
+		free(xy);
+		free(idx);
+		return -ENOMEM;
+	}
+	pool_destroy(run->pool);
+	scratch_free(run->ws, run->threads);
+	free(run->xy);
+	free(run->idx);
+	run->pool = pool, run->ws = ws, run->xy = xy, run->idx = idx;
+	run->threads = threads;
+	run->col_floats = col;
+	run->batch = TILE * threads;
+	return 0;
+}
+
 struct model_run *model_run_create(const struct model *m, int max_res)
 {
 	const struct model_info *in = &m->info;
-	int mh = in->mlp_hidden, k = in->num_classes, s[3];
+	int mh = in->mlp_hidden, s[3];
 	struct model_run *run;
 	size_t z;
 
@@ -746,7 +1029,6 @@ struct model_run *model_run_create(const struct model *m, int max_res)
 	run->act_floats = max_act_floats(in, max_res);
 	for (int i = 0; i < 3; i++)
 		run->act[i] = alloc_floats(run->act_floats);
-	run->col = alloc_floats(COL_FLOATS > 27u * s[0] ? COL_FLOATS : 27u * s[0]);
 	run->p = alloc_floats(z * mh);
 	run->p_prev = alloc_floats(z * mh);
 	if (in->skip) {
@@ -759,16 +1041,11 @@ struct model_run *model_run_create(const struct model *m, int max_res)
 	}
 	run->g = alloc_floats((size_t)in->chans[2]);
 	run->wq = alloc_floats(2 * (size_t)mh);
-	run->h[0] = alloc_floats((size_t)TILE * mh);
-	run->h[1] = alloc_floats((size_t)TILE * mh);
-	run->logits = alloc_floats((size_t)TILE * k);
-	run->xy = alloc_floats(2 * TILE);
-	run->idx = malloc(sizeof(int32_t) * TILE);
 	run->rgba = malloc((size_t)max_res * max_res * 4);
 	run->input = alloc_floats(3 * (size_t)max_res * max_res);
-	if (!run->act[0] || !run->act[1] || !run->act[2] || !run->col || !run->p || !run->p_prev ||
-	    !run->g || !run->wq || !run->h[0] || !run->h[1] || !run->logits ||
-	    !run->xy || !run->idx || !run->rgba || !run->input) {
+	if (!run->act[0] || !run->act[1] || !run->act[2] || !run->p || !run->p_prev ||
+	    !run->g || !run->wq || !run->rgba || !run->input ||
+	    model_run_set_threads(run, atomic_load(&default_threads)) < 0) {
 		model_run_destroy(run);
 		return NULL;
 	}
@@ -788,16 +1065,14 @@ void model_run_destroy(struct model_run *run)
 		return;
 	for (int i = 0; i < 3; i++)
 		free(run->act[i]);
-	free(run->col);
+	pool_destroy(run->pool);
+	scratch_free(run->ws, run->threads);
 	free(run->p);
 	free(run->p_prev);
 	free(run->s);
 	free(run->s_prev);
 	free(run->g);
 	free(run->wq);
-	free(run->h[0]);
-	free(run->h[1]);
-	free(run->logits);
 	free(run->xy);
 	free(run->idx);
 	free(run->rgba);

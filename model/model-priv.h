@@ -6,6 +6,7 @@
 
 #define MODEL_MAX_MLP 16
 #define MODEL_MAX_BLOCKS 64
+#define MODEL_MAX_THREADS 64
 
 struct conv {
 	const float *w; /* (cout, cin, k, k) */
@@ -41,6 +42,17 @@ void engine_first_layer(struct model_run *run, const float *xy, int n, float *h)
 const float *engine_grid(const struct model_run *run, int *zh, int *zw);
 /* The skip grid S (sh * sw, mh) of the last encode; NULL without skip. */
 const float *engine_skip_grid(const struct model_run *run, int *sh, int *sw);
+
+/* A team of `threads` participants for parallel loops (pool.c): the
+ * calling thread and threads - 1 workers. pool_run() calls fn(arg, task,
+ * worker) for every task in [0, tasks), each once, worker in [0, threads)
+ * naming the participant (for its scratch buffers), and returns when all
+ * are done. One thread calls pool_run() at a time. NULL on failure. */
+typedef void (*pool_fn)(void *arg, int task, int worker);
+struct pool *pool_create(int threads);
+void pool_destroy(struct pool *p);
+int pool_threads(const struct pool *p);
+void pool_run(struct pool *p, int tasks, pool_fn fn, void *arg);
 
 /* Output side of a 3x3 pad-1 (or 1x1) conv with this stride. */
 static inline int conv_out_size(int in, int stride)

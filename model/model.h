@@ -5,7 +5,8 @@
  * or vanish once loaded) and may be shared by any number of run states.
  * A run state (struct model_run) owns every buffer a forward pass needs,
  * sized once for a largest input and decode tile; encoding and decoding
- * allocate nothing. One run state is used by one thread at a time.
+ * allocate nothing. One run state is used by one thread at a time; its
+ * own worker threads (model_run_set_threads) are internal.
  *
  *   struct model *m;  model_load(path, &m, err, sizeof(err));
  *   struct model_run *run = model_run_create(m, 128);
@@ -63,8 +64,16 @@ int model_default_path(char *buf, size_t len);
 struct model_run *model_run_create(const struct model *m, int max_res);
 void model_run_destroy(struct model_run *run);
 
-/* Number of BLAS threads for every run state of the process. */
+/* Threads of the run states created from now on (default 1, at most 64).
+ * The engine splits each step over its own threads and runs BLAS
+ * single-threaded inside them (this sets OpenBLAS to one thread). */
 void model_set_threads(int threads);
+
+/* Threads of this run state: the calling thread and threads - 1 workers
+ * of its own. Call between passes, from the thread that uses the run
+ * state; it allocates. -EINVAL outside [1, 64], -ENOMEM (the old count
+ * stays). */
+int model_run_set_threads(struct model_run *run, int threads);
 
 /* Encodes a normalised input, planar RGB (3, res, res). After this the
  * decoder can be queried any number of times. -EINVAL for a res outside
@@ -92,9 +101,11 @@ struct model_refine {
 
 /* Class labels (argmax) of a w x h output into labels (row stride given).
  * With refine && refine->step > 1: decodes densely on a grid `step` times
- * coarser, then evaluates the decoder at full resolution only in coarse
- * cells whose 3x3 neighbourhood holds more than one label; other pixels
- * take their cell's label. refine may be NULL (dense). */
+ * coarser; while the cell side is even and above 2, decodes the cells of
+ * half the side under each cell whose 3x3 neighbourhood holds more than
+ * one label (the others take their parent's label); then evaluates the
+ * decoder at every pixel of the last level's such cells; other pixels take
+ * their cell's label. refine may be NULL (dense). */
 int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 			int stride, struct model_refine *refine);
 

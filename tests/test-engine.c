@@ -3,6 +3,7 @@
  * decoding, and the input range. */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,7 +410,85 @@ static void test_input_range(void)
 	model_free(m);
 }
 
-T_MAIN(T_CASE(test_conv_against_naive),
+struct pool_count {
+	atomic_int hits[1000];
+	atomic_int bad_worker;
+};
+
+static void count_task(void *arg, int task, int worker)
+{
+	struct pool_count *c = arg;
+
+	atomic_fetch_add(&c->hits[task], 1);
+	if (worker < 0 || worker >= 3)
+		atomic_fetch_add(&c->bad_worker, 1);
+}
+
+/* Every task of every job runs exactly once, on a participant in range. */
+static void test_pool_runs_each_task_once(void)
+{
+	static struct pool_count c;
+	struct pool *p = pool_create(3);
+	int sizes[] = { 0, 1, 2, 3, 7, 1000 };
+
+	T_ASSERT(p);
+	T_EQ_INT(pool_threads(p), 3);
+	T_ASSERT(pool_create(0) == NULL);
+	for (int rep = 0; rep < 50; rep++) {
+		int n = sizes[rep % 6];
+		for (int i = 0; i < 1000; i++)
+			atomic_store(&c.hits[i], 0);
+		pool_run(p, n, count_task, &c);
+		for (int i = 0; i < 1000; i++)
+			T_EQ_INT(atomic_load(&c.hits[i]), i < n ? 1 : 0);
+	}
+	T_EQ_INT(atomic_load(&c.bad_worker), 0);
+	pool_destroy(p);
+	pool_destroy(NULL);
+}
+
+/* The same pass on one thread and on three: the same logits (each output
+ * is one participant's sum either way) and the same refined labels. */
+static void test_threads_agree(void)
+{
+	struct model *m = load("../model/weights/default.fpw");
+	struct model_run *one = model_run_create(m, 128), *three = model_run_create(m, 128);
+	int w = 150, h = 130, k = model_get_info(m)->num_classes, side = 384;
+	float *a = malloc(sizeof(float) * w * h * k), *b = malloc(sizeof(float) * w * h * k);
+	uint8_t *la = malloc((size_t)side * side), *lb = malloc((size_t)side * side);
+	struct model_refine ra = { .step = 4 }, rb = { .step = 4 };
+	struct image img;
+	char err[256];
+	double maxerr = 0;
+
+	T_ASSERT(one && three);
+	T_EQ_INT(model_run_set_threads(three, 0), -EINVAL);
+	T_EQ_INT(model_run_set_threads(three, 65), -EINVAL);
+	T_EQ_INT(model_run_set_threads(one, 1), 0);
+	T_EQ_INT(model_run_set_threads(three, 3), 0);
+	T_EQ_INT(image_load(t_path("fixtures/face0.jpg"), &img, err, sizeof(err)), 0);
+	T_EQ_INT(model_encode_rgba(one, img.rgba, img.width * 4, img.width, img.height, 128), 0);
+	T_EQ_INT(model_encode_rgba(three, img.rgba, img.width * 4, img.width, img.height, 128), 0);
+	T_EQ_INT(model_decode_logits(one, w, h, a), 0);
+	T_EQ_INT(model_decode_logits(three, w, h, b), 0);
+	for (int i = 0; i < w * h * k; i++)
+		maxerr = fmax(maxerr, fabs((double)a[i] - b[i]));
+	printf("  1 vs 3 threads: max abs logit difference %.3g\n", maxerr);
+	T_CMP_DBL(maxerr, <=, 1e-4);
+	T_EQ_INT(model_decode_labels(one, side, side, la, side, &ra), 0);
+	T_EQ_INT(model_decode_labels(three, side, side, lb, side, &rb), 0);
+	T_EQ_INT(ra.evaluated, rb.evaluated);
+	T_EQ_INT(memcmp(la, lb, (size_t)side * side), 0);
+	free(a), free(b), free(la), free(lb);
+	image_free(&img);
+	model_run_destroy(one);
+	model_run_destroy(three);
+	model_free(m);
+}
+
+T_MAIN(T_CASE(test_pool_runs_each_task_once),
+       T_CASE(test_threads_agree),
+       T_CASE(test_conv_against_naive),
        T_CASE(test_conv_accumulates),
        T_CASE(test_linear_against_naive),
        T_CASE(test_first_layer_against_naive),
