@@ -36,7 +36,8 @@
 #include <string.h>
 #include <time.h>
 
-#define TILE 2048                 /* query points per decoder task */
+#define TILE 2048                 /* query points per decoder task, at most */
+#define MIN_CHUNK 256             /* and at least, unless fewer are left */
 #define COL_FLOATS (2u << 20)     /* im2col band budget of all participants, floats */
 
 struct scratch {                  /* one participant's buffers */
@@ -577,12 +578,13 @@ const float *engine_skip_grid(const struct model_run *run, int *sh, int *sw)
 	return run->s;
 }
 
-/* n query points split in tasks of TILE; each task decodes its points and
+/* n query points split in tasks of at most TILE; each task decodes its points and
  * stores them in one of three ways. */
 struct decode_job {
 	struct model_run *run;
 	const float *xy;        /* (n, 2), or NULL: pixel centres of a w x h output */
 	size_t n;
+	int chunk;              /* points a task, at most TILE */
 	int w, h;
 	float *logits;          /* (n, K) rows, or (K, n) planes when planar */
 	int planar;
@@ -620,8 +622,8 @@ static void decode_task(void *arg, int task, int worker)
 	const struct decode_job *j = arg;
 	struct scratch *w = &j->run->ws[worker];
 	int k = j->run->m->info.num_classes;
-	size_t first = (size_t)task * TILE;
-	int n = j->n - first < TILE ? (int)(j->n - first) : TILE;
+	size_t first = (size_t)task * j->chunk;
+	int n = j->n - first < (size_t)j->chunk ? (int)(j->n - first) : j->chunk;
 	const float *xy = j->xy ? j->xy + 2 * first : w->xy;
 	const float *lg;
 
@@ -643,7 +645,11 @@ static void decode_task(void *arg, int task, int worker)
 static void decode_run(struct model_run *run, struct decode_job *j)
 {
 	j->run = run;
-	pool_run(run->pool, (int)((j->n + TILE - 1) / TILE), decode_task, j);
+	size_t share = (j->n + run->threads - 1) / run->threads;
+
+	/* a batch smaller than the participants' tiles is still shared out */
+	j->chunk = share < MIN_CHUNK ? MIN_CHUNK : (share < TILE ? (int)share : TILE);
+	pool_run(run->pool, (int)((j->n + j->chunk - 1) / j->chunk), decode_task, j);
 }
 
 int model_decode_points(struct model_run *run, const float *xy, int n, float *logits)
@@ -897,7 +903,7 @@ int model_run_reserve(struct model_run *run, int w, int h, int step)
 {
 	if (step <= 1)
 		return 0;
-	return reserve_coarse(run, grid_bytes(w, h, step));
+	return reserve_coarse(run, grid_bytes(w, h, 2)); /* the most of any step */
 }
 
 void model_run_timing(const struct model_run *run, double *encode_ms, double *decode_ms)
@@ -977,7 +983,7 @@ static struct scratch *scratch_create(const struct model_info *in, size_t col, i
 
 int model_run_set_threads(struct model_run *run, int threads)
 {
-	size_t col = col_floats(&run->m->info, run->max_res, threads);
+	size_t col;
 	struct pool *pool;
 	struct scratch *ws;
 	float *xy;
@@ -987,6 +993,7 @@ int model_run_set_threads(struct model_run *run, int threads)
 		return -EINVAL;
 	if (threads == run->threads)
 		return 0;
+	col = col_floats(&run->m->info, run->max_res, threads);
 	openblas_set_num_threads(1);
 	pool = pool_create(threads);
 	ws = scratch_create(&run->m->info, col, threads);

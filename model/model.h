@@ -122,9 +122,9 @@ void model_run_set_cancel(struct model_run *run, const atomic_bool *flag);
 void model_run_set_smoothing(struct model_run *run, float keep);
 void model_run_reset_smoothing(struct model_run *run);
 
-/* Makes model_decode_labels at w x h with this refinement step allocation
- * free (it otherwise grows its coarse grid the first time it meets a larger
- * output). -ENOMEM on failure. */
+/* Makes model_decode_labels at w x h or less allocation free with any
+ * refinement step, when step > 1 (it otherwise grows its grids the first
+ * time it meets a larger output). -ENOMEM on failure. */
 int model_run_reserve(struct model_run *run, int w, int h, int step);
 
 /* Time spent in the last encode and in decoding since that encode, ms. */
