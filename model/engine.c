@@ -88,10 +88,8 @@ static double now_ms(void)
 
 static atomic_int default_threads = 1;
 
-/* BLAS runs single-threaded inside each participant's tasks. */
 void model_set_threads(int threads)
 {
-	openblas_set_num_threads(1);
 	atomic_store(&default_threads, threads < 1 ? 1 :
 		     (threads > MODEL_MAX_THREADS ? MODEL_MAX_THREADS : threads));
 }
@@ -644,9 +642,9 @@ static void decode_task(void *arg, int task, int worker)
 
 static void decode_run(struct model_run *run, struct decode_job *j)
 {
-	j->run = run;
 	size_t share = (j->n + run->threads - 1) / run->threads;
 
+	j->run = run;
 	/* a batch smaller than the participants' tiles is still shared out */
 	j->chunk = share < MIN_CHUNK ? MIN_CHUNK : (share < TILE ? (int)share : TILE);
 	pool_run(run->pool, (int)((j->n + j->chunk - 1) / j->chunk), decode_task, j);
@@ -692,22 +690,29 @@ static void flush_points(struct model_run *run, int n, uint8_t *labels)
 	});
 }
 
+/* Queues query point (x, y), its label for dst[i], after the n queued;
+ * decodes the batch when it is full. Returns the new queue length. */
+static int queue_point(struct model_run *run, float x, float y, int32_t i, uint8_t *dst, int n)
+{
+	run->xy[2 * n] = x;
+	run->xy[2 * n + 1] = y;
+	run->idx[n++] = i;
+	if (n == run->batch) {
+		flush_points(run, n, dst);
+		n = 0;
+	}
+	return n;
+}
+
 static void decode_dense_labels(struct model_run *run, int w, int h,
 				uint8_t *labels, int stride)
 {
 	int n = 0;
 
-	for (int y = 0; y < h && !run->cancelled; y++) {
-		for (int x = 0; x < w; x++) {
-			run->xy[2 * n] = pixel_coord(x, w);
-			run->xy[2 * n + 1] = pixel_coord(y, h);
-			run->idx[n++] = y * stride + x;
-			if (n == run->batch) {
-				flush_points(run, n, labels);
-				n = 0;
-			}
-		}
-	}
+	for (int y = 0; y < h && !run->cancelled; y++)
+		for (int x = 0; x < w; x++)
+			n = queue_point(run, pixel_coord(x, w), pixel_coord(y, h), y * stride + x,
+					labels, n);
 	flush_points(run, n, labels);
 }
 
@@ -755,14 +760,8 @@ static int queue_cell(struct model_run *run, const struct level *l, int w, int h
 	int x1 = x0 + l->step < w ? x0 + l->step : w;
 	int y1 = y0 + l->step < h ? y0 + l->step : h;
 
-	run->xy[2 * n] = pixel_coord((x0 + x1 - 1) * 0.5, w);
-	run->xy[2 * n + 1] = pixel_coord((y0 + y1 - 1) * 0.5, h);
-	run->idx[n++] = cy * l->cw + cx;
-	if (n == run->batch) {
-		flush_points(run, n, l->lab);
-		n = 0;
-	}
-	return n;
+	return queue_point(run, pixel_coord((x0 + x1 - 1) * 0.5, w),
+			   pixel_coord((y0 + y1 - 1) * 0.5, h), cy * l->cw + cx, l->lab, n);
 }
 
 /* Every cell of l decoded at its centre. */
@@ -829,18 +828,11 @@ static int refine_cell(struct model_run *run, const struct level *l, int w, int 
 			memset(labels + (size_t)y * stride + x0, l->lab[cy * l->cw + cx], x1 - x0);
 		return n;
 	}
-	for (int y = y0; y < y1; y++) {
-		for (int x = x0; x < x1; x++) {
-			run->xy[2 * n] = pixel_coord(x, w);
-			run->xy[2 * n + 1] = pixel_coord(y, h);
-			run->idx[n++] = y * stride + x;
-			if (n == run->batch) {
-				flush_points(run, n, labels);
-				*evals += n;
-				n = 0;
-			}
-		}
-	}
+	*evals += (size_t)(x1 - x0) * (y1 - y0);
+	for (int y = y0; y < y1; y++)
+		for (int x = x0; x < x1; x++)
+			n = queue_point(run, pixel_coord(x, w), pixel_coord(y, h), y * stride + x,
+					labels, n);
 	return n;
 }
 
@@ -863,7 +855,7 @@ static size_t decode_refined(struct model_run *run, int w, int h, int step,
 		for (int cx = 0; cx < l.cw; cx++)
 			n = refine_cell(run, &l, w, h, cx, cy, labels, stride, n, &evals);
 	flush_points(run, n, labels);
-	return evals + (size_t)n;
+	return evals;
 }
 
 int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,

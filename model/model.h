@@ -64,15 +64,14 @@ int model_default_path(char *buf, size_t len);
 struct model_run *model_run_create(const struct model *m, int max_res);
 void model_run_destroy(struct model_run *run);
 
-/* Threads of the run states created from now on (default 1, at most 64).
- * The engine splits each step over its own threads and runs BLAS
- * single-threaded inside them (this sets OpenBLAS to one thread). */
+/* Threads of the run states created from now on (default 1, at most 64). */
 void model_set_threads(int threads);
 
 /* Threads of this run state: the calling thread and threads - 1 workers
- * of its own. Call between passes, from the thread that uses the run
- * state; it allocates. -EINVAL outside [1, 64], -ENOMEM (the old count
- * stays). */
+ * of its own, each step split over them with BLAS single-threaded inside
+ * (this and model_run_create set OpenBLAS to one thread). Call between
+ * passes, from the thread that uses the run state; it allocates. -EINVAL
+ * outside [1, 64], -ENOMEM (the old count stays). */
 int model_run_set_threads(struct model_run *run, int threads);
 
 /* Encodes a normalised input, planar RGB (3, res, res). After this the

@@ -106,8 +106,8 @@ static void synthetic_image(struct image *img)
 }
 
 /* OpenBLAS sgemm on square n x n matrices with its own threads: best
- * GFLOP/s of a few runs. The engine then sets OpenBLAS back to one thread
- * (model_set_threads) and uses its own. */
+ * GFLOP/s of a few runs. Call before model_run_create(), which sets
+ * OpenBLAS back to one thread (the engine has threads of its own). */
 static double sgemm_gflops(int n, int threads)
 {
 	float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n);
@@ -129,7 +129,6 @@ static double sgemm_gflops(int n, int threads)
 		best = it > 0 && g > best ? g : best; /* the first run warms up */
 	}
 out:
-	model_set_threads(threads);
 	free(a);
 	free(b);
 	free(c);
