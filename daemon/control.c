@@ -537,7 +537,9 @@ void control_destroy(struct control *c)
 
 /* ---- the owner's side ---- */
 
-/* Takes one QUEUED request into c->work_req; its slot, or NULL. */
+/* Takes one QUEUED request into c->work_req; its slot, or NULL. The copy
+ * is deep: once the lock is let go the slot may be freed and reused (its
+ * client gone) and the I/O thread may parse a newcomer's request into it. */
 static struct client *take_request(struct control *c, uint64_t *id)
 {
 	struct client *found = NULL;
@@ -548,7 +550,7 @@ static struct client *take_request(struct control *c, uint64_t *id)
 			found = &c->clients[i];
 			found->state = C_RUNNING;
 			*id = found->id;
-			c->work_req = found->req;
+			json_copy(&c->work_req, &found->req);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -317,6 +317,20 @@ int json_parse(const char *text, size_t len, struct json_object *o, char *err, s
 	return -EINVAL;
 }
 
+void json_copy(struct json_object *dst, const struct json_object *src)
+{
+	dst->n = src->n;
+	dst->used = src->used;
+	memcpy(dst->store, src->store, src->used);
+	for (int i = 0; i < src->n; i++) {
+		dst->m[i] = src->m[i];
+		dst->m[i].key = dst->store + (src->m[i].key - src->store);
+		if (src->m[i].type == JSON_STRING || src->m[i].type == JSON_NUMBER)
+			dst->m[i].value = dst->store + (src->m[i].value - src->store);
+		/* true, false and null point at static words */
+	}
+}
+
 const struct json_member *json_get(const struct json_object *o, const char *key)
 {
 	for (int i = 0; i < o->n; i++)

@@ -38,6 +38,10 @@ struct json_object {
  * Returns 0, or -EINVAL with the reason (and byte offset) in err. */
 int json_parse(const char *text, size_t len, struct json_object *o, char *err, size_t errlen);
 
+/* Copies src into dst with dst's members pointing into dst's own store
+ * (a plain struct copy would still point into src's). */
+void json_copy(struct json_object *dst, const struct json_object *src);
+
 /* The member named key, or NULL. */
 const struct json_member *json_get(const struct json_object *o, const char *key);
 /* The value of key when it is a string, else NULL. */

@@ -43,6 +43,24 @@ static void test_json_reader(void)
 	T_EQ_INT(o.n, 0);
 }
 
+/* A copy stands on its own: parsing another text into the original (as
+ * the I/O thread does into a freed slot) leaves it whole. */
+static void test_json_copy(void)
+{
+	static struct json_object o, copy;
+	char why[128];
+
+	T_EQ_INT(parse("{\"cmd\": \"set\", \"key\": \"alpha\", \"value\": 30, \"b\": false}", &o, why), 0);
+	json_copy(&copy, &o);
+	T_EQ_INT(parse("{\"xxx\": \"yyyyyyyyyyyyyyy\", \"zz\": 123456789}", &o, why), 0);
+	T_EQ_INT(copy.n, 4);
+	T_ASSERT(strcmp(json_get_string(&copy, "cmd"), "set") == 0);
+	T_ASSERT(strcmp(json_get_string(&copy, "key"), "alpha") == 0);
+	T_ASSERT(strcmp(json_get(&copy, "value")->value, "30") == 0);
+	T_ASSERT(strcmp(json_get(&copy, "b")->value, "false") == 0);
+	T_ASSERT(json_get(&copy, "xxx") == NULL);
+}
+
 static void expect_bad(const char *text, const char *want)
 {
 	static struct json_object o;
@@ -450,6 +468,7 @@ static void test_daemon_stops_cleanly(void)
 }
 
 T_MAIN(T_CASE(test_json_reader),
+       T_CASE(test_json_copy),
        T_CASE(test_json_rejects),
        T_CASE(test_json_writer),
        T_CASE(test_socket_mode),
