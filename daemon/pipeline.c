@@ -52,6 +52,9 @@
 #define LOST_AFTER 5         /* frames without a face before going wide */
 #define CROP_MARGIN 1.5      /* crop wider than the portraits: shoulders for the effects */
 #define CROP_DROP 0.08       /* and lower, by this share of the side: the body, not the sky */
+#define COPIES_WAITING 2     /* copies of frames shown waiting for the inference */
+#define FINE_MAX 512         /* crops wider on screen: boundaries refined to 2x2 cells */
+#define REFINE_CELLS 64      /* the refinement starts with at least this many cells across */
 
 struct slot {
 	uint8_t *rgba;     /* width * height * 4 */
@@ -80,12 +83,14 @@ struct pipeline {
 	struct model_run *run;        /* inference thread */
 	struct capture *cap;          /* capture thread */
 	struct output *outs[PIPELINE_MAX_OUTPUTS]; /* output thread */
+	uint64_t out_refused[PIPELINE_MAX_OUTPUTS]; /* frames refused in a row */
 	int width, height;
 	struct slot slots[NSLOTS];
 	uint8_t *composed;            /* output thread: the frame written out */
 	struct effect fx;             /* output thread */
 	struct effect_scratch fx_scratch; /* output thread */
 	struct output *label_outs[PIPELINE_MAX_OUTPUTS]; /* output thread */
+	uint64_t label_refused[PIPELINE_MAX_OUTPUTS];
 	pthread_mutex_t fx_lock;      /* guards fx_next */
 	struct effect fx_next;        /* a new effect handed to the output thread */
 	atomic_bool fx_pending;
@@ -321,6 +326,24 @@ static bool take_free(struct pipeline *p, uint32_t *idx)
 	return ring_pop(&p->free_ring, idx) || ring_pop(&p->back, idx);
 }
 
+/* A copy of s's image in a free slot, as a frame of its own; false when
+ * no slot is free. */
+static bool clone_slot(struct pipeline *p, const struct slot *s, uint32_t *c)
+{
+	struct slot *t;
+
+	if (!take_free(p, c))
+		return false;
+	t = &p->slots[*c];
+	memcpy(t->rgba, s->rgba, (size_t)p->width * p->height * 4);
+	t->sequence = s->sequence;
+	t->captured_ns = s->captured_ns;
+	t->splash = 0;
+	t->direct = 0;
+	t->copied = 0;
+	return true;
+}
+
 /* While inferred frames get overtaken (the inference is slower than the
  * source), a frame for the inference thread also goes out at once, as a
  * copy, so that none is missing from the output. */
@@ -329,22 +352,34 @@ static void copy_out(struct pipeline *p, struct slot *s)
 	uint32_t c;
 
 	s->copied = 0;
-	if (!atomic_load(&p->infer_slow) || !take_free(p, &c))
+	if (!atomic_load(&p->infer_slow) || !clone_slot(p, s, &c))
 		return;
-	memcpy(p->slots[c].rgba, s->rgba, (size_t)p->width * p->height * 4);
-	p->slots[c].sequence = s->sequence;
-	p->slots[c].captured_ns = s->captured_ns;
-	p->slots[c].splash = 0;
 	p->slots[c].direct = 1;
-	p->slots[c].copied = 0;
 	s->copied = 1;
 	ring_push(&p->direct, c);
 	wake(p->wake_output);
 }
 
+/* A frame that goes out while the inference is busy also goes to it, as a
+ * copy that gives its parts only: when the inference is done, a recent
+ * frame is there at once rather than a frame period later at worst (at
+ * 1280x720 that wait was a quarter of the inference's time). At most
+ * COPIES_WAITING wait, so that a stalled inference leaves the camera its
+ * slots. */
+static void copy_in(struct pipeline *p, const struct slot *s)
+{
+	uint32_t c;
+
+	if (ring_count(&p->filled) >= COPIES_WAITING || !clone_slot(p, s, &c))
+		return;
+	p->slots[c].copied = 1;
+	ring_push(&p->filled, c);
+	wake(p->wake_infer);
+}
+
 /* A captured frame goes to the inference thread when that is free for it
  * (or always, from a source read as fast as it goes); otherwise straight
- * to the output thread. */
+ * to the output thread, and a copy to the inference. */
 static void hand_over(struct pipeline *p, uint32_t idx)
 {
 	struct slot *s = &p->slots[idx];
@@ -353,6 +388,7 @@ static void hand_over(struct pipeline *p, uint32_t idx)
 	s->direct = p->live && !s->splash &&
 		    (atomic_load(&p->infer_busy) || ring_count(&p->filled) > 0);
 	if (s->direct) {
+		copy_in(p, s);
 		ring_push(&p->direct, idx);
 		wake(p->wake_output);
 		return;
@@ -434,16 +470,23 @@ static void apply_threads(struct pipeline *p)
 }
 
 /* The newest filled slot; older ones are dropped. false when none. */
+/* A frame the inference thread will not parse back to the capture
+ * thread; counted unless it was a copy (its frame went out). */
+static void drop_frame(struct pipeline *p, uint32_t idx)
+{
+	if (!p->slots[idx].copied)
+		atomic_fetch_add(&p->dropped_stale, 1);
+	ring_push(&p->free_ring, idx);
+}
+
 static bool take_newest(struct pipeline *p, uint32_t *out)
 {
 	uint32_t idx;
 	bool got = false;
 
 	while (ring_pop(&p->filled, &idx)) {
-		if (got) {
-			ring_push(&p->free_ring, *out);
-			atomic_fetch_add(&p->dropped_stale, 1);
-		}
+		if (got)
+			drop_frame(p, *out);
 		*out = idx;
 		got = true;
 	}
@@ -543,6 +586,19 @@ static void measure_flicker(struct pipeline *p, const uint8_t *labels, int same)
 	p->prev_valid = 1;
 }
 
+/* The first level of the refinement for a w x h crop: the set step,
+ * doubled while the grid keeps REFINE_CELLS cells across, so that the
+ * dense start costs about the same at any size (it was a third of the
+ * decoder at 1280x720; the labels agree with dense decoding all the same). */
+static int coarse_step(int step, int w, int h)
+{
+	int side = w > h ? w : h;
+
+	while (step > 1 && step * 2 <= 64 && side / (step * 2) >= REFINE_CELLS)
+		step *= 2;
+	return step;
+}
+
 static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32_t *rows)
 {
 	if (s->splash) {
@@ -552,7 +608,8 @@ static int infer_slot(struct pipeline *p, struct slot *s, uint32_t *cols, uint32
 		return 0;
 	}
 	struct crop c = choose_crop(p);
-	struct model_refine refine = { .step = atomic_load(&p->set_refine) };
+	struct model_refine refine = { .step = coarse_step(atomic_load(&p->set_refine), c.w, c.h),
+				       .finest = (c.w > c.h ? c.w : c.h) > FINE_MAX ? 2 : 1 };
 	int res = atomic_load(&p->set_res);
 	const uint8_t *src = s->rgba + ((size_t)c.y * p->width + c.x) * 4;
 	double enc, dec;
@@ -612,8 +669,7 @@ static void *infer_main(void *arg)
 		atomic_store(&p->infer_busy, true);
 		debug_stall(p);
 		if (atomic_load(&p->paused) || frames_enough(p)) {
-			ring_push(&p->free_ring, idx);
-			atomic_fetch_add(&p->dropped_stale, 1);
+			drop_frame(p, idx);
 			continue;
 		}
 		int r = infer_slot(p, &p->slots[idx], cols, rows);
@@ -718,21 +774,32 @@ static const uint8_t *compose(struct pipeline *p, const struct slot *s)
 	return p->composed;
 }
 
+/* Counts a refused frame; an output's refusals are logged once, with the
+ * reason, and again when it takes frames again (it is retried each frame). */
+static void written(struct pipeline *p, const char *name, uint64_t *refused, int r)
+{
+	if (r < 0) {
+		atomic_fetch_add(&p->output_errors, 1);
+		if ((*refused)++ == 0)
+			log_err("%s: frame refused: %s (counted in output_errors; retried with each frame)",
+				name, strerror(-r));
+	} else if (*refused) {
+		log_info("%s: frames accepted again after %llu refused", name,
+			 (unsigned long long)*refused);
+		*refused = 0;
+	}
+}
+
 static void write_outputs(struct pipeline *p, const struct slot *s)
 {
 	const uint8_t *frame = compose(p, s);
 
-	for (int i = 0; i < p->cfg.n_label_outputs; i++) {
-		if (output_write_labels(p->label_outs[i], s->labels, p->width) < 0 &&
-		    atomic_fetch_add(&p->output_errors, 1) == 0)
-			log_err("%s: write failed", p->cfg.label_outputs[i]);
-	}
-	for (int i = 0; i < p->cfg.n_outputs; i++) {
-		if (output_write(p->outs[i], frame, p->width * 4) < 0) {
-			if (atomic_fetch_add(&p->output_errors, 1) == 0)
-				log_err("%s: write failed", p->cfg.outputs[i]);
-		}
-	}
+	for (int i = 0; i < p->cfg.n_label_outputs; i++)
+		written(p, p->cfg.label_outputs[i], &p->label_refused[i],
+			output_write_labels(p->label_outs[i], s->labels, p->width));
+	for (int i = 0; i < p->cfg.n_outputs; i++)
+		written(p, p->cfg.outputs[i], &p->out_refused[i],
+			output_write(p->outs[i], frame, p->width * 4));
 }
 
 static void take_snapshot(struct pipeline *p, const struct slot *s)

@@ -793,8 +793,40 @@ static int cell_uncertain(const struct level *l, int cx, int cy)
 	return 0;
 }
 
-/* The level of half the cell side: a cell whose parent is uncertain is
- * decoded at its centre, the others take their parent's label. */
+static int differs(const struct level *l, int cx, int cy, int x, int y)
+{
+	return x >= 0 && x < l->cw && y >= 0 && y < l->ch &&
+	       l->lab[y * l->cw + x] != l->lab[cy * l->cw + cx];
+}
+
+/* Whether a point on the (sx, sy) side of cell (cx, cy)'s centre (signs
+ * -1, 0, 1) may be labelled otherwise: it lies in the square between this
+ * centre and the neighbours' on that side, and is uncertain when their
+ * labels disagree (the assumption of marching squares). */
+static int side_uncertain(const struct level *l, int cx, int cy, int sx, int sy)
+{
+	return (sx && differs(l, cx, cy, cx + sx, cy)) || (sy && differs(l, cx, cy, cx, cy + sy)) ||
+	       (sx && sy && differs(l, cx, cy, cx + sx, cy + sy));
+}
+
+static int sign(int v)
+{
+	return (v > 0) - (v < 0);
+}
+
+/* Twice the centre of cell (cx, cy) of l, clipped to the output, as
+ * pixel coordinates (whole numbers at that scale). */
+static void centre2(const struct level *l, int w, int h, int cx, int cy, int *x2, int *y2)
+{
+	int x0 = cx * l->step, y0 = cy * l->step;
+
+	*x2 = x0 + (x0 + l->step < w ? x0 + l->step : w) - 1;
+	*y2 = y0 + (y0 + l->step < h ? y0 + l->step : h) - 1;
+}
+
+/* The level of half the cell side: a cell whose centre lies where its
+ * parent is uncertain is decoded there, the others take their parent's
+ * label. */
 static size_t halve_level(struct model_run *run, const struct level *l, struct level *f,
 			  int w, int h)
 {
@@ -803,8 +835,10 @@ static size_t halve_level(struct model_run *run, const struct level *l, struct l
 
 	for (int cy = 0; cy < f->ch && !run->cancelled; cy++) {
 		for (int cx = 0; cx < f->cw; cx++) {
-			int px = cx / 2, py = cy / 2;
-			if (cell_uncertain(l, px, py)) {
+			int px = cx / 2, py = cy / 2, x2, y2, px2, py2;
+			centre2(f, w, h, cx, cy, &x2, &y2);
+			centre2(l, w, h, px, py, &px2, &py2);
+			if (side_uncertain(l, px, py, sign(x2 - px2), sign(y2 - py2))) {
 				n = queue_cell(run, f, w, h, cx, cy, n);
 				evals++;
 			} else {
@@ -816,40 +850,66 @@ static size_t halve_level(struct model_run *run, const struct level *l, struct l
 	return evals;
 }
 
-/* Full-resolution pass over one cell of l: fill it, or queue its pixels. */
+/* Full-resolution pass over one cell of l: fill it, queueing the pixels
+ * that lie where it is uncertain. */
 static int refine_cell(struct model_run *run, const struct level *l, int w, int h,
 		       int cx, int cy, uint8_t *labels, int stride, int n, size_t *evals)
 {
 	int x0 = cx * l->step, y0 = cy * l->step;
 	int x1 = x0 + l->step < w ? x0 + l->step : w, y1 = y0 + l->step < h ? y0 + l->step : h;
+	uint8_t v = l->lab[cy * l->cw + cx];
+	int x2, y2;
 
 	if (!cell_uncertain(l, cx, cy)) {
 		for (int y = y0; y < y1; y++)
-			memset(labels + (size_t)y * stride + x0, l->lab[cy * l->cw + cx], x1 - x0);
+			memset(labels + (size_t)y * stride + x0, v, x1 - x0);
 		return n;
 	}
-	*evals += (size_t)(x1 - x0) * (y1 - y0);
-	for (int y = y0; y < y1; y++)
-		for (int x = x0; x < x1; x++)
+	centre2(l, w, h, cx, cy, &x2, &y2);
+	for (int y = y0; y < y1; y++) {
+		for (int x = x0; x < x1; x++) {
+			if (!side_uncertain(l, cx, cy, sign(2 * x - x2), sign(2 * y - y2))) {
+				labels[(size_t)y * stride + x] = v;
+				continue;
+			}
 			n = queue_point(run, pixel_coord(x, w), pixel_coord(y, h), y * stride + x,
 					labels, n);
+			(*evals)++;
+		}
+	}
 	return n;
 }
 
+/* Every pixel of l's cells with its cell's label. */
+static void fill_cells(const struct level *l, int w, int h, uint8_t *labels, int stride)
+{
+	for (int y = 0; y < h; y++) {
+		const uint8_t *row = l->lab + (size_t)(y / l->step) * l->cw;
+		uint8_t *out = labels + (size_t)y * stride;
+		for (int x = 0; x < w; x++)
+			out[x] = row[x / l->step];
+	}
+}
+
 /* Coarse to fine: the grid at `step`, then while the side is even and
- * above 2 the half-side level (only below uncertain cells), then the
- * pixels of the last level's uncertain cells. */
-static size_t decode_refined(struct model_run *run, int w, int h, int step,
+ * above 2 and finest the half-side level (only where uncertain), then the
+ * pixels of the last level where uncertain, or its cells as they are
+ * when finest > 1. */
+static size_t decode_refined(struct model_run *run, int w, int h, int step, int finest,
 			     uint8_t *labels, int stride)
 {
 	struct level l = level_of(w, h, step, run->coarse), f;
 	size_t evals = decode_level(run, &l, w, h), half = run->coarse_cap / 2;
 	int n = 0;
 
-	while (l.step > 2 && l.step % 2 == 0 && !run->cancelled) {
+	while (l.step > 2 && l.step > finest && l.step % 2 == 0 && !run->cancelled) {
 		f = level_of(w, h, l.step / 2, l.lab == run->coarse ? run->coarse + half : run->coarse);
 		evals += halve_level(run, &l, &f, w, h);
 		l = f;
+	}
+	if (finest > 1) {
+		fill_cells(&l, w, h, labels, stride);
+		return evals;
 	}
 	for (int cy = 0; cy < l.ch && !run->cancelled; cy++)
 		for (int cx = 0; cx < l.cw; cx++)
@@ -874,7 +934,7 @@ int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 	} else {
 		if (reserve_coarse(run, grid_bytes(w, h, step)) < 0)
 			return -ENOMEM;
-		evals = decode_refined(run, w, h, step, labels, stride);
+		evals = decode_refined(run, w, h, step, refine->finest, labels, stride);
 	}
 	run->decode_ms += now_ms() - t0;
 	if (run->cancelled)

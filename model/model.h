@@ -94,17 +94,22 @@ int model_decode_logits(struct model_run *run, int w, int h, float *logits);
 
 struct model_refine {
 	int step;          /* coarse grid = every step-th pixel; <= 1: dense */
+	int finest;        /* smallest cell side decoded: <= 1 pixels, 2 stops at
+			    * cells of 2 x 2 pixels (labels on a half-resolution
+			    * grid near boundaries) */
 	size_t evaluated;  /* out: decoder evaluations made */
 	size_t pixels;     /* out: w * h */
 };
 
 /* Class labels (argmax) of a w x h output into labels (row stride given).
- * With refine && refine->step > 1: decodes densely on a grid `step` times
- * coarser; while the cell side is even and above 2, decodes the cells of
- * half the side under each cell whose 3x3 neighbourhood holds more than
- * one label (the others take their parent's label); then evaluates the
- * decoder at every pixel of the last level's such cells; other pixels take
- * their cell's label. refine may be NULL (dense). */
+ * With refine && refine->step > 1: decodes densely at the centres of cells
+ * of side `step`; then, while the side is even and above refine->finest
+ * (and 2), the cells of half the side whose centre lies where its parent
+ * is uncertain: between the parent's centre and a neighbour's of another
+ * label, in the parent's quadrant that holds it (the others take their
+ * parent's label); then the pixels of the last level's cells that lie
+ * where it is uncertain, unless finest is 2 or more. refine may be NULL
+ * (dense). */
 int model_decode_labels(struct model_run *run, int w, int h, uint8_t *labels,
 			int stride, struct model_refine *refine);
 

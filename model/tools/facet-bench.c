@@ -17,7 +17,7 @@
 
 struct bench_opts {
 	const char *model, *image;
-	int res, out, threads, iters, warmup, refine, json;
+	int res, out, threads, iters, warmup, refine, finest, json;
 };
 
 struct samples {
@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"  -n, --iters N        timed iterations (default 30)\n"
 		"      --warmup N       untimed iterations first (default 3)\n"
 		"      --refine STEP    refinement step measured (default 4)\n"
+		"      --finest N       smallest cell refined: 1 pixels (default), 2 2x2 cells\n"
 		"  -j, --json           one JSON object\n"
 		"  -h, --help           this help\n"
 		"  -V, --version        print the version\n");
@@ -53,6 +54,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "iters", required_argument, NULL, 'n' },
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "refine", required_argument, NULL, 'R' },
+		{ "finest", required_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -71,6 +73,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'n': r = tool_int(PROG, "--iters", optarg, 1, MAX_ITERS, &o->iters); break;
 		case 'w': r = tool_int(PROG, "--warmup", optarg, 0, MAX_ITERS, &o->warmup); break;
 		case 'R': r = tool_int(PROG, "--refine", optarg, 2, 64, &o->refine); break;
+		case 'F': r = tool_int(PROG, "--finest", optarg, 1, 64, &o->finest); break;
 		case 'j': o->json = 1; break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf(PROG " " FACETD_VERSION "\n"); return 1;
@@ -154,7 +157,7 @@ static int run_bench(const struct bench_opts *o, struct model *m, const struct i
 {
 	int n = o->warmup + o->iters, side = o->out, r = 0;
 	size_t px = (size_t)side * side;
-	struct model_refine refine = { .step = o->refine };
+	struct model_refine refine = { .step = o->refine, .finest = o->finest };
 	struct model_run *run = model_run_create(m, o->res);
 	uint8_t *dense = malloc(px), *refined = malloc(px);
 	double *s = calloc(4 * (size_t)o->iters, sizeof(double));
