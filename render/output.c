@@ -132,9 +132,10 @@ int output_write(struct output *o, const uint8_t *rgba, int stride)
 		return v4l2out_write(o->v4l2, rgba, stride);
 #endif
 	ABGRToI420(rgba, stride, y, w, u, w / 2, v, w / 2, w, h);
+	errno = 0;
 	if (fputs("FRAME\n", o->f) < 0 || fwrite(o->yuv, 1, (size_t)w * h * 3 / 2, o->f) !=
 	    (size_t)w * h * 3 / 2)
-		return -EIO;
+		return errno ? -errno : -EIO;
 	o->frames++;
 	return 0;
 }
@@ -147,11 +148,12 @@ int output_write_labels(struct output *o, const uint8_t *labels, int stride)
 	if (o->v4l2)
 		return v4l2out_write(o->v4l2, labels, stride);
 #endif
+	errno = 0;
 	if (fputs("FRAME\n", o->f) < 0)
-		return -EIO;
+		return errno ? -errno : -EIO;
 	for (int y = 0; y < o->height; y++)
 		if (fwrite(labels + (size_t)y * stride, 1, (size_t)o->width, o->f) != (size_t)o->width)
-			return -EIO;
+			return errno ? -errno : -EIO;
 	o->frames++;
 	return 0;
 }

@@ -440,7 +440,8 @@ int v4l2out_write(struct v4l2out *v, const uint8_t *src, int stride)
 	v->staging = t;
 	v->fresh = true;
 	pthread_mutex_unlock(&v->lock);
-	return atomic_load(&v->error) < 0 ? -EIO : 0;
+	int e = atomic_load(&v->error);
+	return e < 0 ? e : 0;
 }
 
 void v4l2out_set_idle(struct v4l2out *v, int idle)

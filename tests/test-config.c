@@ -313,6 +313,38 @@ static void test_facetd_file_size_and_rate(void)
 	T_ASSERT(!strstr(note + strlen("rate.y4m: --fps"), "--fps is not applied")); /* once */
 }
 
+/* An output that refuses every frame (a y4m file on /dev/full): facetd
+ * runs to its end, counts each refusal, says why once, and the other
+ * output gets every frame. */
+static void test_facetd_output_refuses(void)
+{
+	char out[8192], err[8192], sock[600], good[640], path[600];
+	const char *argv[] = { svc_bin("facetd"), "--model", t_path("../model/weights/default.fpw"),
+			       "--control", sock, "--source", "synthetic", "--size", "96x64",
+			       "--output", "y4m:/dev/full", "--output", good, "--frames", "6",
+			       "--stats-json", "-", NULL };
+	const char *said;
+	FILE *f;
+	long bytes;
+	char line[128];
+
+	snprintf(sock, sizeof(sock), "%s/full.sock", t_tmpdir());
+	snprintf(path, sizeof(path), "%s/good.y4m", t_tmpdir());
+	snprintf(good, sizeof(good), "y4m:%s", path);
+	T_EQ_INT(svc_run(argv, out, sizeof(out), err, sizeof(err), 120), 0);
+	T_STR_CONTAINS(out, "\"output_errors\": 6");
+	T_STR_CONTAINS(out, "\"stop_reason\": \"frame-limit\"");
+	said = strstr(err, "/dev/full: frame refused: No space left on device");
+	T_ASSERT(said);
+	T_ASSERT(!strstr(said + strlen("/dev/full: frame refused"), "frame refused")); /* once */
+	f = fopen(path, "rb");
+	T_ASSERT(f && fgets(line, sizeof(line), f)); /* the header */
+	T_ASSERT(fseek(f, 0, SEEK_END) == 0);
+	bytes = ftell(f) - (long)strlen(line);
+	fclose(f);
+	T_EQ_INT(bytes, 6 * (long)(strlen("FRAME\n") + 96 * 64 * 3 / 2));
+}
+
 /* SIGTERM: the --stats-json file is written once every thread has ended,
  * whole (one JSON object and a newline, no PATH.tmp left), and says so and
  * why; a source path with quotes and a backslash is escaped. */
@@ -452,6 +484,7 @@ T_MAIN(T_CASE(test_file_values),
        T_CASE(test_facetd_refuses_bad_file),
        T_CASE(test_facetd_runs_with_file),
        T_CASE(test_facetd_file_size_and_rate),
+       T_CASE(test_facetd_output_refuses),
        T_CASE(test_facetd_sigterm_stats),
        T_CASE(test_facetd_stats_json_paths),
        T_CASE(test_reload_good_and_bad))
