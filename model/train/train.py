@@ -38,6 +38,28 @@ def dice_loss(logits, y, k):
     return d[present].mean()
 
 
+def lovasz_grad(fg_sorted):
+    """Gradient of the Lovasz extension of the Jaccard loss at sorted errors."""
+    gts = fg_sorted.sum()
+    inter = gts - fg_sorted.cumsum(0)
+    union = gts + (1 - fg_sorted).cumsum(0)
+    jac = 1 - inter / union
+    jac[1:] = jac[1:] - jac[:-1].clone()
+    return jac
+
+
+def lovasz_loss(logits, y, k):
+    """Lovasz-softmax (Berman et al., 2018) over the query points, mean over
+    the classes present in y: a surrogate of each class's IoU."""
+    p = logits.softmax(-1)
+    losses = []
+    for c in torch.unique(y).tolist():
+        fg = (y == c).float()
+        err, order = (fg - p[:, c]).abs().sort(descending=True)
+        losses.append(torch.dot(err, lovasz_grad(fg[order])))
+    return torch.stack(losses).mean()
+
+
 def weighted_ce(logits, y, class_w, point_w):
     """Class-weighted CE with a weight per query point, normalised like
     F.cross_entropy(weight=...): by the sum of the weights."""
@@ -107,6 +129,8 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--dice", type=float, default=1.0, help="weight of the Dice term")
+    ap.add_argument("--lovasz", type=float, default=0.0,
+                    help="weight of the Lovasz-softmax term")
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="extra CE weight of query points on a part border (0: plain CE)")
     ap.add_argument("--val-every", type=int, default=2)
@@ -177,6 +201,8 @@ def main():
             loss = weighted_ce(logits, y, weights, 1 + a.boundary * edge.float())
             if a.dice > 0:
                 loss = loss + a.dice * dice_loss(logits, y, logits.shape[-1])
+            if a.lovasz > 0:
+                loss = loss + a.lovasz * lovasz_loss(logits, y, logits.shape[-1])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
