@@ -46,7 +46,8 @@
 #include "render.h"
 #include "ring.h"
 
-#define NSLOTS 8
+#define NSLOTS 12
+#define RING_CAP 16          /* a power of two: each ring can hold every slot */
 #define LAT_BUCKETS 2000     /* 0.5 ms each: up to 1 s */
 #define LAT_BUCKET_MS 0.5
 #define LOST_AFTER 5         /* frames without a face before going wide */
@@ -370,8 +371,9 @@ static void copy_in(struct pipeline *p, const struct slot *s)
 {
 	uint32_t c;
 
-	if (ring_count(&p->filled) >= COPIES_WAITING || !clone_slot(p, s, &c))
-		return;
+	if (atomic_load(&p->inferred) == 0 || ring_count(&p->filled) >= COPIES_WAITING ||
+	    !clone_slot(p, s, &c))
+		return; /* the first inference (a slow one) leaves the slots to the start */
 	p->slots[c].copied = 1;
 	ring_push(&p->filled, c);
 	wake(p->wake_infer);
@@ -1023,11 +1025,11 @@ static int alloc_slots(struct pipeline *p)
 	size_t px = (size_t)p->width * p->height;
 	int r;
 
-	r = ring_init(&p->free_ring, NSLOTS);
-	r = r ? r : ring_init(&p->filled, NSLOTS);
-	r = r ? r : ring_init(&p->done, NSLOTS);
-	r = r ? r : ring_init(&p->back, NSLOTS);
-	r = r ? r : ring_init(&p->direct, NSLOTS);
+	r = ring_init(&p->free_ring, RING_CAP);
+	r = r ? r : ring_init(&p->filled, RING_CAP);
+	r = r ? r : ring_init(&p->done, RING_CAP);
+	r = r ? r : ring_init(&p->back, RING_CAP);
+	r = r ? r : ring_init(&p->direct, RING_CAP);
 	if (r < 0)
 		return r;
 	p->composed = alloc_touched(px * 4);

@@ -319,7 +319,7 @@ static void test_drops_without_slot(void)
 	write_grey_y4m(path, 64, 48, 100, 40);
 	snprintf(spec, sizeof(spec), "y4m:%s", path);
 	struct pipeline *p = pu_start(&cfg, m);
-	pipeline_debug_stall(p, 1000); /* the 40 frames come at once; 8 slots */
+	pipeline_debug_stall(p, 1000); /* the 40 frames come at once; 12 slots */
 	pu_run_to_end(p, &st);
 	pipeline_stop(p, PIPELINE_STOP_REQUESTED);
 	pipeline_get_stats(p, &st);
