@@ -371,7 +371,8 @@ static void copy_in(struct pipeline *p, const struct slot *s)
 {
 	uint32_t c;
 
-	if (atomic_load(&p->inferred) == 0 || ring_count(&p->filled) >= COPIES_WAITING ||
+	if (atomic_load(&p->inferred) == 0 || atomic_load(&p->paused) ||
+	    ring_count(&p->filled) >= COPIES_WAITING ||
 	    !clone_slot(p, s, &c))
 		return; /* the first inference (a slow one) leaves the slots to the start */
 	p->slots[c].copied = 1;
@@ -671,7 +672,9 @@ static void *infer_main(void *arg)
 		atomic_store(&p->infer_busy, true);
 		debug_stall(p);
 		if (atomic_load(&p->paused) || frames_enough(p)) {
-			drop_frame(p, idx);
+			/* counted even when a copy: the watchdog's progress while paused */
+			ring_push(&p->free_ring, idx);
+			atomic_fetch_add(&p->dropped_stale, 1);
 			continue;
 		}
 		int r = infer_slot(p, &p->slots[idx], cols, rows);
