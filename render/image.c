@@ -89,12 +89,19 @@ static int decode_jpeg(const char *path, const uint8_t *data, size_t size,
 		       struct image *img, char *err, size_t errlen)
 {
 	tjhandle tj = tjInitDecompress();
-	int w, h, sub, cs, r;
+	int w = 0, h = 0, sub, cs, r; /* left as they are by a stream without a frame */
 
 	if (!tj)
 		return fail(err, errlen, -ENOMEM, "%s: cannot start the JPEG decoder", path);
 	if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &sub, &cs) != 0) {
 		r = fail(err, errlen, -EINVAL, "%s: bad JPEG header: %s", path, tjGetErrorStr2(tj));
+		goto out;
+	}
+	/* TurboJPEG takes a stream that ends before its frame header for
+	 * tables only, and says nothing */
+	if (w <= 0 || h <= 0) {
+		r = fail(err, errlen, -EINVAL, "%s: bad JPEG header: no frame in %zu bytes", path,
+			 size);
 		goto out;
 	}
 	r = image_alloc(img, w, h);

@@ -138,6 +138,7 @@ static void test_corrupt_files(void)
 	fclose(f);
 	T_EQ_INT(image_load(path, &img, err, sizeof(err)), -EINVAL);
 	T_STR_CONTAINS(err, path);
+	T_STR_CONTAINS(err, "bad JPEG header");
 	T_ASSERT(img.rgba == NULL);
 
 	snprintf(path, sizeof(path), "%s/text.png", t_tmpdir());

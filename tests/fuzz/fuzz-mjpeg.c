@@ -30,7 +30,7 @@ static void decode_at(tjhandle tj, const uint8_t *data, size_t size, int w, int 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static tjhandle tj;
-	int w, h, subsamp, colorspace, header;
+	int w = 0, h = 0, subsamp, colorspace, header; /* a stream without a frame leaves them */
 
 	if (!tj)
 		tj = tjInitDecompress();
