@@ -134,6 +134,7 @@ struct pipeline {
 	int64_t shown_ns;             /* capture time of the last frame shown */
 	int64_t start_ns;
 	atomic_int debug_stall_ms;    /* pipeline_debug_stall() */
+	atomic_bool debug_stalled;    /* the inference thread sleeps in it */
 	/* temporal smoothing and its measure; the inference thread's */
 	atomic_int set_smooth_pct;
 	struct crop last_crop;
@@ -1517,11 +1518,20 @@ void pipeline_debug_stall(struct pipeline *p, int ms)
 	atomic_store(&p->debug_stall_ms, ms);
 }
 
+bool pipeline_debug_stalled(struct pipeline *p)
+{
+	return atomic_load(&p->debug_stalled);
+}
+
 /* Inference thread: sleeps as asked, in 10 ms steps so that stop ends it. */
 static void debug_stall(struct pipeline *p)
 {
 	int ms = atomic_exchange(&p->debug_stall_ms, 0);
 
+	if (ms <= 0)
+		return;
+	atomic_store(&p->debug_stalled, true);
 	for (; ms > 0 && !atomic_load(&p->stop); ms -= 10)
 		usleep(10 * 1000);
+	atomic_store(&p->debug_stalled, false);
 }

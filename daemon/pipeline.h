@@ -20,6 +20,7 @@
 #ifndef FACETD_PIPELINE_H
 #define FACETD_PIPELINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -155,5 +156,8 @@ int pipeline_stats_json(const struct pipeline_stats *st, char *buf, size_t len);
  * holding the next frame it takes, as a stuck thread would (a stop request
  * ends the sleep). For the tests; facetd itself never calls it. */
 void pipeline_debug_stall(struct pipeline *p, int ms);
+
+/* Test hook: whether the inference thread is in such a sleep now. */
+bool pipeline_debug_stalled(struct pipeline *p);
 
 #endif
