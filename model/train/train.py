@@ -136,7 +136,8 @@ def parse_args():
     ap.add_argument("--val-every", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--no-bf16", action="store_true",
+                    help="fp32 forward pass (the default where the CPU has no native bf16)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--extra", action="append", default=[],
                     help="a pseudo-labelled split (pseudo.py: images/, masks/ with 255 "
@@ -149,8 +150,22 @@ def parse_args():
     return ap.parse_args()
 
 
+def native_bf16():
+    """Whether the CPU computes bf16 itself (avx512_bf16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return True
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def main():
     a = parse_args()
+    if not a.no_bf16 and not native_bf16():
+        # emulated, bf16 autocast made an epoch over 10 times slower than fp32
+        print("no avx512_bf16 or amx_bf16 on this CPU: fp32 forward pass", flush=True)
+        a.no_bf16 = True
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     random.seed(a.seed)
