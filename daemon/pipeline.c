@@ -1143,6 +1143,7 @@ int pipeline_start(const struct pipeline_config *cfg, const struct model *m,
 	atomic_init(&p->set_threads, cfg->threads);
 	atomic_init(&p->set_smooth_pct, cfg->smoothing);
 	atomic_init(&p->set_alpha_pct, (int)lroundf(cfg->alpha * 100));
+	atomic_init(&p->debug_stall_ms, cfg->debug_stall_ms);
 	p->wake_infer = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_output = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->wake_main = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

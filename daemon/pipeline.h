@@ -64,6 +64,7 @@ struct pipeline_config {
 	 * and the outputs tick the splash once a second. NULL: always on. */
 	const char *demand_path;
 	int demand_linger_ms;               /* release this long after the last reader; 0: 3000 */
+	int debug_stall_ms;                 /* tests: pipeline_debug_stall() from the start */
 };
 
 struct pipeline_stats {
