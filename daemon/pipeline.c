@@ -106,7 +106,7 @@ struct pipeline {
 	atomic_bool stop, capture_done, infer_done, output_done;
 	atomic_int stop_reason;       /* enum pipeline_stop_reason: the first recorded */
 	atomic_bool source_ended;     /* the capture thread met the end of the file */
-	atomic_uint_fast64_t unwritten; /* inferred frames the output thread let go (paused) */
+	atomic_uint_fast64_t unwritten; /* inferred frames the output thread let go (paused, overtaken) */
 	atomic_uint_fast64_t captured, inferred, written, dropped_stale, dropped_capture;
 	atomic_uint_fast64_t capture_errors, output_errors, encode_us, decode_us;
 	atomic_int face_tracked;
@@ -950,6 +950,10 @@ static void *output_main(void *arg)
 			continue;
 		}
 		if (!take_parts(p, &p->slots[idx])) {
+			/* an inferred frame not shown is no longer on its way out:
+			 * uncounted, a --frames limit waited for it for ever */
+			if (!p->slots[idx].direct)
+				atomic_fetch_add(&p->unwritten, 1);
 			ring_push(&p->back, idx);
 			continue;
 		}
