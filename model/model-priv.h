@@ -12,6 +12,8 @@ struct conv {
 	const float *w; /* (cout, cin, k, k) */
 	const float *b; /* (cout) */
 	int cin, cout, k, stride;
+	float *wino;    /* (16, cout, cin) Winograd weights of a stride-1 3x3
+			   conv (engine_wino_weights), or NULL: im2col */
 };
 
 struct linear {
@@ -36,6 +38,8 @@ int engine_conv(struct model_run *run, const struct conv *c, const float *in,
 		int in_side, float *out, int accumulate, int relu);
 void engine_linear(const struct linear *l, const float *in, int n, float *out,
 		   int relu);
+/* Sets c->wino for a stride-1 3x3 conv (nothing for others); -ENOMEM. */
+int engine_wino_weights(struct conv *c);
 /* Layer 0 of the pixel MLP at n points, after model_encode. */
 void engine_first_layer(struct model_run *run, const float *xy, int n, float *h);
 /* The coarse grid P (zh * zw, mh) of the last encode. */

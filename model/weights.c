@@ -372,6 +372,33 @@ static int read_file(struct loader *ld, void **data)
 	return r;
 }
 
+/* Calls fn on every conv of m until one fails. */
+static int for_each_conv(struct model *m, int (*fn)(struct conv *))
+{
+	struct conv *one[] = { &m->head, &m->down1, &m->down2, &m->red1, &m->red2 };
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]) && !r; i++)
+		r = fn(one[i]);
+	for (int g = 0; g < 3 && !r; g++)
+		for (int b = 0; b < 2 * m->info.blocks[g] && !r; b++)
+			r = fn(&m->blocks[g][b]);
+	return r;
+}
+
+/* The engine's own form of a conv's weights, where it has one. */
+static int prepare_conv(struct conv *c)
+{
+	return c->w ? engine_wino_weights(c) : 0;
+}
+
+static int free_conv(struct conv *c)
+{
+	free(c->wino);
+	c->wino = NULL;
+	return 0;
+}
+
 int model_load(const char *path, struct model **out, char *err, size_t errlen)
 {
 	char dummy[1];
@@ -393,6 +420,9 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
 	r = r ? r : read_hparams(&ld, &m->info);
 	r = r ? r : read_tables(&ld, &m->info);
 	r = r ? r : bind_tensors(&ld, m);
+	r = r ? r : for_each_conv(m, prepare_conv);
+	if (r == -ENOMEM)
+		fail(&ld, r, "out of memory");
 	if (r < 0)
 		goto fail;
 	m->info.params = count_params(&ld);
@@ -410,6 +440,7 @@ void model_free(struct model *m)
 {
 	if (!m)
 		return;
+	for_each_conv(m, free_conv);
 	free(m->data);
 	free(m);
 }

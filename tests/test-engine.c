@@ -90,6 +90,13 @@ static void check_conv(struct model_run *run, int cin, int cout, int k, int stri
 	T_EQ_INT(engine_conv(run, &c, in, is, got, 0, relu_out), os);
 	naive_conv(&c, in, is, want, relu_out);
 	T_CMP_DBL(norm_err(got, want, (size_t)cout * os * os), <, 1e-5);
+	/* the Winograd path of a stride-1 3x3 conv, as the model's convs run */
+	T_EQ_INT(engine_wino_weights(&c), 0);
+	T_EQ_INT(c.wino != NULL, k == 3 && stride == 1);
+	memset(got, 0, sizeof(float) * (size_t)cout * os * os);
+	T_EQ_INT(engine_conv(run, &c, in, is, got, 0, relu_out), os);
+	T_CMP_DBL(norm_err(got, want, (size_t)cout * os * os), <, 1e-5);
+	free(c.wino);
 	free(w), free(b), free(in), free(got), free(want);
 }
 
@@ -127,6 +134,12 @@ static void test_conv_accumulates(void)
 		want[i] += base[i];
 	engine_conv(run, &cv, in, s, acc, 1, 0);
 	T_CMP_DBL(norm_err(acc, want, n), <, 1e-5);
+	/* and the Winograd path, on an odd side (a last tile half outside) */
+	T_EQ_INT(engine_wino_weights(&cv), 0);
+	memcpy(acc, base, n * sizeof(float));
+	engine_conv(run, &cv, in, s, acc, 1, 0);
+	T_CMP_DBL(norm_err(acc, want, n), <, 1e-5);
+	free(cv.wino);
 	free(w), free(b), free(in), free(acc), free(want), free(base);
 	model_run_destroy(run);
 	model_free(m);
