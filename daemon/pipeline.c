@@ -55,7 +55,7 @@
 #define CROP_DROP 0.08       /* and lower, by this share of the side: the body, not the sky */
 #define COPIES_WAITING 2     /* copies of frames shown waiting for the inference */
 #define FINE_MAX 512         /* crops wider on screen: boundaries refined to 2x2 cells */
-#define REFINE_CELLS 64      /* the refinement starts with at least this many cells across */
+#define REFINE_CELLS 48      /* the refinement starts with at least this many cells across */
 
 struct slot {
 	uint8_t *rgba;     /* width * height * 4 */
