@@ -2,8 +2,10 @@
  *
  * Activations are planar (C, H*W). A 3x3 conv is im2col over a band of
  * output rows then one sgemm into that band of the output (ldc = H*W), so
- * the column buffer stays a few MB at any input size. A residual block
- * accumulates conv2 straight into its input (beta = 1).
+ * the column buffer stays a few MB at any input size; the stride-1 3x3
+ * convs (the res-blocks and the reduction) run as Winograd F(2x2, 3x3)
+ * instead (below). A residual block accumulates conv2 straight into its
+ * input.
  *
  * Decoder rewrites (exact, model.md): the first pixel-MLP layer's feature
  * part runs on the coarse grid (P = W1f R), and its g part is folded into
