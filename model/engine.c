@@ -288,14 +288,14 @@ int engine_wino_weights(struct conv *c)
 static void wino_split(const float *restrict plane, int s, int y, int tw,
 		       float *restrict ev, float *restrict od)
 {
-	const float *restrict row = plane + (size_t)y * s;
 	int ne = s / 2, no = (s + 1) / 2; /* ev[1..ne], od[0..no-1] in the row */
 
-	if (y < 0 || y >= s) {
+	if (y < 0 || y >= s) { /* the padding rows: no row pointer formed */
 		memset(ev, 0, sizeof(float) * (tw + 1));
 		memset(od, 0, sizeof(float) * (tw + 1));
 		return;
 	}
+	const float *restrict row = plane + (size_t)y * s;
 	ev[0] = 0.0f;
 	for (int t = 1; t <= ne; t++)
 		ev[t] = row[2 * t - 1];

@@ -392,13 +392,6 @@ static int prepare_conv(struct conv *c)
 	return c->w ? engine_wino_weights(c) : 0;
 }
 
-static int free_conv(struct conv *c)
-{
-	free(c->wino);
-	c->wino = NULL;
-	return 0;
-}
-
 int model_load(const char *path, struct model **out, char *err, size_t errlen)
 {
 	char dummy[1];
@@ -440,7 +433,15 @@ void model_free(struct model *m)
 {
 	if (!m)
 		return;
-	for_each_conv(m, free_conv);
+	/* every slot: after a failed load the block counts may be unchecked */
+	for (int g = 0; g < 3; g++)
+		for (int b = 0; b < 2 * MODEL_MAX_BLOCKS; b++)
+			free(m->blocks[g][b].wino);
+	free(m->head.wino);
+	free(m->down1.wino);
+	free(m->down2.wino);
+	free(m->red1.wino);
+	free(m->red2.wino);
 	free(m->data);
 	free(m);
 }
