@@ -227,16 +227,23 @@ static void conv_task(void *arg, int task, int worker)
 			relu(out + (size_t)i * hw, (size_t)n);
 }
 
-/* Rows of output a task: at most what a participant's column buffer holds,
- * and at least two tasks a participant when the output allows. */
+/* Rows a task of `rows`: at most `fit`, and at least two tasks a
+ * participant when there are rows enough. */
+static int band_of(const struct model_run *run, int rows, int fit)
+{
+	int share = (rows + 2 * run->threads - 1) / (2 * run->threads);
+
+	return share < fit ? share : fit;
+}
+
+/* Rows of output a task: at most what a participant's column buffer holds
+ * (one at least). */
 static int conv_band(const struct model_run *run, const struct conv *c, int os)
 {
 	size_t kk = (size_t)c->cin * c->k * c->k;
 	int fit = c->k == 1 ? os : (int)(run->col_floats / (kk * os));
-	int share = (os + 2 * run->threads - 1) / (2 * run->threads);
 
-	fit = fit < 1 ? 1 : fit;
-	return share < fit ? share : fit;
+	return band_of(run, os, fit < 1 ? 1 : fit);
 }
 
 /* ---- Winograd F(2x2, 3x3) for the stride-1 3x3 convs ----
@@ -429,16 +436,15 @@ static void wino_task(void *arg, int task, int worker)
 	wino_output(j, tw, r0, r1, mt, tmp);
 }
 
-/* Tile rows a task: what a participant's buffer holds, at least two tasks
- * a participant when the output allows; 0 when not one row fits. */
+/* Tile rows a task: at most what a participant's buffer holds; 0 when
+ * not one row fits. */
 static int wino_band(const struct model_run *run, const struct conv *c, int os)
 {
 	int tw = (os + 1) / 2;
 	size_t row = (size_t)16 * (c->cin + c->cout) * tw, tmp = 18 * ((size_t)tw + 1);
 	int fit = run->col_floats > tmp ? (int)((run->col_floats - tmp) / row) : 0;
-	int share = (tw + 2 * run->threads - 1) / (2 * run->threads);
 
-	return share < fit ? share : fit;
+	return band_of(run, tw, fit);
 }
 
 /* out = conv(in) + bias (+ out when accumulate), optional ReLU, split in
@@ -451,10 +457,10 @@ int engine_conv(struct model_run *run, const struct conv *c, const float *in,
 		.run = run, .c = c, .in = in, .out = out, .is = is, .os = os,
 		.accumulate = accumulate, .relu = do_relu,
 	};
-	int tw = (os + 1) / 2;
 
 	if (c->wino && (j.band = wino_band(run, c, os)) > 0) {
-		pool_run(run->pool, (tw + j.band - 1) / j.band, wino_task, &j);
+		int th = (os + 1) / 2; /* tile rows */
+		pool_run(run->pool, (th + j.band - 1) / j.band, wino_task, &j);
 		return os;
 	}
 	j.band = conv_band(run, c, os);

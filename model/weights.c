@@ -372,7 +372,9 @@ static int read_file(struct loader *ld, void **data)
 	return r;
 }
 
-/* Calls fn on every conv of m until one fails. */
+/* Calls fn on every conv slot of m until one fails: all block slots,
+ * bound or not (unbound ones have no weights), so that it serves a model
+ * whose block counts were never checked, after a failed load, too. */
 static int for_each_conv(struct model *m, int (*fn)(struct conv *))
 {
 	struct conv *one[] = { &m->head, &m->down1, &m->down2, &m->red1, &m->red2 };
@@ -381,7 +383,7 @@ static int for_each_conv(struct model *m, int (*fn)(struct conv *))
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]) && !r; i++)
 		r = fn(one[i]);
 	for (int g = 0; g < 3 && !r; g++)
-		for (int b = 0; b < 2 * m->info.blocks[g] && !r; b++)
+		for (int b = 0; b < 2 * MODEL_MAX_BLOCKS && !r; b++)
 			r = fn(&m->blocks[g][b]);
 	return r;
 }
@@ -390,6 +392,13 @@ static int for_each_conv(struct model *m, int (*fn)(struct conv *))
 static int prepare_conv(struct conv *c)
 {
 	return c->w ? engine_wino_weights(c) : 0;
+}
+
+static int free_conv(struct conv *c)
+{
+	free(c->wino);
+	c->wino = NULL;
+	return 0;
 }
 
 int model_load(const char *path, struct model **out, char *err, size_t errlen)
@@ -413,8 +422,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
 	r = r ? r : read_hparams(&ld, &m->info);
 	r = r ? r : read_tables(&ld, &m->info);
 	r = r ? r : bind_tensors(&ld, m);
-	r = r ? r : for_each_conv(m, prepare_conv);
-	if (r == -ENOMEM)
+	if (!r && (r = for_each_conv(m, prepare_conv)) < 0)
 		fail(&ld, r, "out of memory");
 	if (r < 0)
 		goto fail;
@@ -433,15 +441,7 @@ void model_free(struct model *m)
 {
 	if (!m)
 		return;
-	/* every slot: after a failed load the block counts may be unchecked */
-	for (int g = 0; g < 3; g++)
-		for (int b = 0; b < 2 * MODEL_MAX_BLOCKS; b++)
-			free(m->blocks[g][b].wino);
-	free(m->head.wino);
-	free(m->down1.wino);
-	free(m->down2.wino);
-	free(m->red1.wino);
-	free(m->red2.wino);
+	for_each_conv(m, free_conv);
 	free(m->data);
 	free(m);
 }
