@@ -7,27 +7,41 @@
 #include <errno.h>
 #include <string.h>
 
+/* Pixels [x0, x1) of a row of the gradient. */
+static void gradient(uint8_t *p, int x0, int x1, int y, int shift)
+{
+	for (int x = x0; x < x1; x++, p += 4) {
+		p[0] = (uint8_t)(x + shift);
+		p[1] = (uint8_t)(y + shift / 2);
+		p[2] = 96;
+		p[3] = 255;
+	}
+}
+
+/* The ellipse's span of each row is solved for, not tested per pixel: the
+ * pattern is the source of the benchmarks at 1280x720 and should cost the
+ * pipeline little next to a camera's conversion. */
 static void draw(const struct capture_info *in, uint64_t n, uint8_t *rgba, int stride)
 {
+	static const uint8_t face[4] = { 224, 172, 140, 255 };
 	double t = (double)n * in->fps_den / in->fps_num;
 	double cx = in->width * (0.5 + 0.2 * cos(t)), cy = in->height * (0.5 + 0.15 * sin(t));
 	double rx = in->width * 0.16, ry = in->height * 0.3;
 	int shift = (int)(n * 2);
 
 	for (int y = 0; y < in->height; y++) {
-		uint8_t *p = rgba + (size_t)y * stride;
-		double dy = (y - cy) / ry;
-		for (int x = 0; x < in->width; x++, p += 4) {
-			double dx = (x - cx) / rx;
-			if (dx * dx + dy * dy < 1.0) {
-				p[0] = 224, p[1] = 172, p[2] = 140;
-			} else {
-				p[0] = (uint8_t)(x + shift);
-				p[1] = (uint8_t)(y + shift / 2);
-				p[2] = 96;
-			}
-			p[3] = 255;
-		}
+		uint8_t *row = rgba + (size_t)y * stride;
+		double dy = (y - cy) / ry, half = dy * dy < 1.0 ? rx * sqrt(1.0 - dy * dy) : -1.0;
+		/* the pixels with (x - cx)^2 < half^2 */
+		int x0 = half < 0 ? in->width : (int)floor(cx - half) + 1;
+		int x1 = half < 0 ? in->width : (int)ceil(cx + half);
+
+		x0 = x0 < 0 ? 0 : x0 > in->width ? in->width : x0;
+		x1 = x1 < x0 ? x0 : x1 > in->width ? in->width : x1;
+		gradient(row, 0, x0, y, shift);
+		for (int x = x0; x < x1; x++)
+			memcpy(row + 4 * x, face, 4);
+		gradient(row + 4 * x1, x1, in->width, y, shift);
 	}
 }
 

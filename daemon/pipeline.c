@@ -55,7 +55,7 @@
 #define CROP_DROP 0.08       /* and lower, by this share of the side: the body, not the sky */
 #define COPIES_WAITING 2     /* copies of frames shown waiting for the inference */
 #define FINE_MAX 512         /* crops wider on screen: boundaries refined to 2x2 cells */
-#define REFINE_CELLS 48      /* the refinement starts with at least this many cells across */
+#define REFINE_CELLS 40      /* the refinement starts with at least this many cells across */
 
 struct slot {
 	uint8_t *rgba;     /* width * height * 4 */
@@ -831,8 +831,11 @@ static void preview_start(struct pipeline *p)
 		return;
 	if (preview_open(p->width, p->height, &p->preview, err, sizeof(err)) < 0)
 		log_warn("%s; going on without it", err);
-	else
+	else {
 		preview_view(p->preview)->face_box = 0;
+		log_info("preview: %dx%d, SDL renderer %s", p->width, p->height,
+			 preview_renderer(p->preview));
+	}
 }
 
 static void fill_hud(struct pipeline *p, const struct slot *s, struct preview_hud *h)

@@ -32,7 +32,7 @@ struct preview {
 	SDL_Texture *legend;
 	TTF_Font *font;
 	int width, height;
-	uint8_t *composed;      /* width * height * 4 */
+	char renderer[96];      /* SDL's renderer and why it was chosen */
 	struct preview_view view;
 	struct preview_hud last_hud;
 	char hud_text[HUD_LINES][96];
@@ -83,6 +83,53 @@ static void build_legend(struct preview *pv)
 	SDL_SetRenderTarget(pv->ren, NULL);
 }
 
+/* The GL renderer's rasteriser, when it is Mesa's software one (llvmpipe,
+ * softpipe, swrast: a VM, a remote desktop, SDL's offscreen driver). */
+static const char *gl_software_rasteriser(SDL_Renderer *ren)
+{
+	static const char *const soft[] = { "llvmpipe", "softpipe", "swrast", "Software Rasterizer" };
+	const unsigned char *(*get_string)(unsigned int);
+	SDL_RendererInfo info;
+	const char *name;
+
+	if (SDL_GetRendererInfo(ren, &info) != 0 || strncmp(info.name, "opengl", 6) != 0)
+		return NULL;
+	*(void **)&get_string = SDL_GL_GetProcAddress("glGetString");
+	name = get_string ? (const char *)get_string(0x1F01 /* GL_RENDERER */) : NULL;
+	for (size_t i = 0; name && i < sizeof(soft) / sizeof(soft[0]); i++)
+		if (strstr(name, soft[i]))
+			return soft[i];
+	return NULL;
+}
+
+/* SDL's first renderer, unless it is GL on a software rasteriser: that
+ * spends threads of its own on every frame for what is one full-frame copy,
+ * which SDL's software renderer does on this thread at a fraction of the
+ * cost. A renderer the user names (SDL_RENDER_DRIVER) is kept as it is. */
+static SDL_Renderer *create_renderer(SDL_Window *win, char *desc, size_t desclen)
+{
+	SDL_Renderer *ren = SDL_CreateRenderer(win, -1, 0);
+	const char *asked = SDL_GetHint(SDL_HINT_RENDER_DRIVER);
+	const char *soft = ren && !(asked && *asked) ? gl_software_rasteriser(ren) : NULL;
+	SDL_RendererInfo info;
+
+	if (soft) {
+		SDL_DestroyRenderer(ren);
+		/* or SDL puts the window's surface in a GL texture again */
+		SDL_SetHintWithPriority(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0", SDL_HINT_DEFAULT);
+		ren = SDL_CreateRenderer(win, -1, SDL_RENDERER_SOFTWARE);
+	}
+	if (ren && SDL_GetRendererInfo(ren, &info) == 0)
+		snprintf(desc, desclen, "%s%s%s%s", info.name, soft ? " (GL would run on " : "",
+			 soft ? soft : "", soft ? ")" : "");
+	return ren;
+}
+
+const char *preview_renderer(const struct preview *pv)
+{
+	return pv->renderer;
+}
+
 int preview_open(int width, int height, struct preview **out, char *err, size_t errlen)
 {
 	struct preview *pv;
@@ -103,11 +150,10 @@ int preview_open(int width, int height, struct preview **out, char *err, size_t 
 					  .face_box = 0 };
 	pv->win = SDL_CreateWindow("facetd", SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED,
 				   width, height, SDL_WINDOW_RESIZABLE);
-	pv->ren = pv->win ? SDL_CreateRenderer(pv->win, -1, 0) : NULL;
+	pv->ren = pv->win ? create_renderer(pv->win, pv->renderer, sizeof(pv->renderer)) : NULL;
 	pv->frame = pv->ren ? SDL_CreateTexture(pv->ren, SDL_PIXELFORMAT_ABGR8888,
 						SDL_TEXTUREACCESS_STREAMING, width, height) : NULL;
-	pv->composed = malloc((size_t)width * height * 4);
-	if (!pv->frame || !pv->composed) {
+	if (!pv->frame) {
 		snprintf(err, errlen, "preview: cannot create the window: %s", SDL_GetError());
 		preview_close(pv);
 		return -ENODEV;
@@ -139,13 +185,12 @@ void preview_close(struct preview *pv)
 		SDL_DestroyRenderer(pv->ren);
 	if (pv->win)
 		SDL_DestroyWindow(pv->win);
-	free(pv->composed);
 	free(pv);
 	SDL_QuitSubSystem(SDL_INIT_VIDEO);
 }
 
 /* Part borders in their colour over the image. */
-static void draw_outlines(uint8_t *rgba, const uint8_t *labels, int w, int h)
+static void draw_outlines(uint8_t *rgba, int pitch, const uint8_t *labels, int w, int h)
 {
 	for (int y = 0; y < h; y++) {
 		const uint8_t *l = labels + (size_t)y * w;
@@ -154,29 +199,30 @@ static void draw_outlines(uint8_t *rgba, const uint8_t *labels, int w, int h)
 			int edge = (x + 1 < w && l[x + 1] != v) || (y + 1 < h && l[x + w] != v);
 			if (!edge || v >= RENDER_NUM_CLASSES)
 				continue;
-			uint8_t *p = rgba + ((size_t)y * w + x) * 4;
+			uint8_t *p = rgba + (size_t)y * pitch + (size_t)x * 4;
 			const uint8_t *c = render_palette[v ? v : l[x + 1 < w ? x + 1 : x]];
 			p[0] = c[0], p[1] = c[1], p[2] = c[2];
 		}
 	}
 }
 
-/* OUTPUT shows the effect's frame as the outputs get it; LABELS the label
- * map alone; OUTLINES part borders over the camera image. */
-static void compose(struct preview *pv, const uint8_t *camera, const uint8_t *output,
-		    int stride, const uint8_t *labels)
+/* Into the frame texture (pitch bytes a row): OUTPUT shows the effect's
+ * frame as the outputs get it; LABELS the label map alone; OUTLINES part
+ * borders over the camera image. */
+static void compose(struct preview *pv, uint8_t *dst, int pitch, const uint8_t *camera,
+		    const uint8_t *output, int stride, const uint8_t *labels)
 {
 	int w = pv->width, h = pv->height;
 	const uint8_t *src = pv->view.mode == PREVIEW_OUTPUT || !labels ? output : camera;
 
 	if (pv->view.mode == PREVIEW_LABELS && labels) {
-		render_labels(pv->composed, w * 4, labels, w, w, h);
+		render_labels(dst, pitch, labels, w, w, h);
 		return;
 	}
 	for (int y = 0; y < h; y++)
-		memcpy(pv->composed + (size_t)y * w * 4, src + (size_t)y * stride, (size_t)w * 4);
+		memcpy(dst + (size_t)y * pitch, src + (size_t)y * stride, (size_t)w * 4);
 	if (labels && pv->view.mode == PREVIEW_OUTLINES)
-		draw_outlines(pv->composed, labels, w, h);
+		draw_outlines(dst, pitch, labels, w, h);
 }
 
 static void draw_hud(struct preview *pv, const struct preview_hud *hud)
@@ -235,10 +281,14 @@ static void draw_scene(struct preview *pv)
 int preview_present(struct preview *pv, const uint8_t *camera, const uint8_t *output,
 		    int stride, const uint8_t *labels, const struct preview_hud *hud)
 {
+	void *px;
+	int pitch;
+
 	pv->last_hud = *hud;
-	compose(pv, camera, output, stride, labels);
-	if (SDL_UpdateTexture(pv->frame, NULL, pv->composed, pv->width * 4) != 0)
+	if (SDL_LockTexture(pv->frame, NULL, &px, &pitch) != 0)
 		return -EIO;
+	compose(pv, px, pitch, camera, output, stride, labels);
+	SDL_UnlockTexture(pv->frame);
 	draw_scene(pv);
 	SDL_RenderPresent(pv->ren);
 	return 0;

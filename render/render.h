@@ -90,6 +90,9 @@ int preview_present(struct preview *pv, const uint8_t *camera, const uint8_t *ou
 /* Handles pending window events; returns the first action. */
 enum preview_action preview_poll(struct preview *pv);
 struct preview_view *preview_view(struct preview *pv);
+/* SDL's renderer in use, for the log: "opengl", or "software (GL would
+ * run on llvmpipe)" where GL has no hardware under it. */
+const char *preview_renderer(const struct preview *pv);
 /* Writes the window's content as a PNG. */
 int preview_screenshot(struct preview *pv, const char *path);
 /* Accepts NULL. */

@@ -3,6 +3,7 @@
  * checker of the sanitizer build would report against us. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "harness.h"
@@ -45,4 +46,32 @@ static void test_preview_offscreen(void)
 #endif
 }
 
-T_MAIN(T_CASE(test_preview_offscreen))
+/* GL on a software rasteriser gives way to SDL's software renderer, and
+ * the log says why; a renderer asked for by name is kept. */
+static void test_preview_renderer(void)
+{
+#if HAVE_SDL2
+	struct preview *pv;
+	char err[256];
+	const char *r;
+
+	setenv("SDL_VIDEODRIVER", "offscreen", 1);
+	unsetenv("SDL_RENDER_DRIVER");
+	T_EQ_INT(preview_open(64, 48, &pv, err, sizeof(err)), 0);
+	r = preview_renderer(pv);
+	T_CMP_INT((int)strlen(r), >, 0);
+	if (strstr(r, "GL would run on"))
+		T_STR_CONTAINS(r, "software (GL would run on ");
+	preview_close(pv);
+
+	setenv("SDL_RENDER_DRIVER", "software", 1);
+	T_EQ_INT(preview_open(64, 48, &pv, err, sizeof(err)), 0);
+	T_ASSERT(strcmp(preview_renderer(pv), "software") == 0);
+	preview_close(pv);
+	unsetenv("SDL_RENDER_DRIVER");
+#else
+	t_skip("built without SDL2");
+#endif
+}
+
+T_MAIN(T_CASE(test_preview_offscreen), T_CASE(test_preview_renderer))
