@@ -1054,26 +1054,44 @@ static void centre2(const struct level *l, int w, int h, int cx, int cy, int *x2
 	*y2 = y0 + (y0 + l->step < h ? y0 + l->step : h) - 1;
 }
 
-/* The level of half the cell side: a cell whose centre lies where its
- * parent is uncertain is decoded there, the others take their parent's
- * label. */
+/* The child (cx, cy) of cell (px, py) of l in f: decoded at its centre
+ * when that lies where the parent is uncertain, else the parent's label. */
+static int halve_child(struct model_run *run, const struct level *l, struct level *f,
+		       int w, int h, int px, int py, int cx, int cy, int n, size_t *evals)
+{
+	int x2, y2, px2, py2;
+
+	centre2(f, w, h, cx, cy, &x2, &y2);
+	centre2(l, w, h, px, py, &px2, &py2);
+	if (side_uncertain(l, px, py, sign(x2 - px2), sign(y2 - py2))) {
+		(*evals)++;
+		return queue_cell(run, f, w, h, cx, cy, n);
+	}
+	f->lab[cy * f->cw + cx] = l->lab[py * l->cw + px];
+	return n;
+}
+
+/* The level of half the cell side, parent by parent: the children of a
+ * parent whose neighbours all agree with it (most of them) take its label
+ * at once, the others are tested one by one. */
 static size_t halve_level(struct model_run *run, const struct level *l, struct level *f,
 			  int w, int h)
 {
 	size_t evals = 0;
 	int n = 0;
 
-	for (int cy = 0; cy < f->ch && !run->cancelled; cy++) {
-		for (int cx = 0; cx < f->cw; cx++) {
-			int px = cx / 2, py = cy / 2, x2, y2, px2, py2;
-			centre2(f, w, h, cx, cy, &x2, &y2);
-			centre2(l, w, h, px, py, &px2, &py2);
-			if (side_uncertain(l, px, py, sign(x2 - px2), sign(y2 - py2))) {
-				n = queue_cell(run, f, w, h, cx, cy, n);
-				evals++;
-			} else {
-				f->lab[cy * f->cw + cx] = l->lab[py * l->cw + px];
-			}
+	for (int py = 0; py < l->ch && !run->cancelled; py++) {
+		int cy1 = 2 * py + 2 < f->ch ? 2 * py + 2 : f->ch;
+		for (int px = 0; px < l->cw; px++) {
+			int cx1 = 2 * px + 2 < f->cw ? 2 * px + 2 : f->cw, sure = !cell_uncertain(l, px, py);
+			uint8_t v = l->lab[py * l->cw + px];
+			for (int cy = 2 * py; cy < cy1; cy++)
+				for (int cx = 2 * px; cx < cx1; cx++) {
+					if (sure)
+						f->lab[cy * f->cw + cx] = v;
+					else
+						n = halve_child(run, l, f, w, h, px, py, cx, cy, n, &evals);
+				}
 		}
 	}
 	flush_points(run, n, f->lab);
@@ -1110,14 +1128,21 @@ static int refine_cell(struct model_run *run, const struct level *l, int w, int 
 	return n;
 }
 
-/* Every pixel of l's cells with its cell's label. */
+/* Every pixel of l's cells with its cell's label: the first row of each
+ * band of cells in runs, the band's other rows copied from it. */
 static void fill_cells(const struct level *l, int w, int h, uint8_t *labels, int stride)
 {
-	for (int y = 0; y < h; y++) {
-		const uint8_t *row = l->lab + (size_t)(y / l->step) * l->cw;
-		uint8_t *out = labels + (size_t)y * stride;
-		for (int x = 0; x < w; x++)
-			out[x] = row[x / l->step];
+	for (int cy = 0; cy < l->ch; cy++) {
+		const uint8_t *cells = l->lab + (size_t)cy * l->cw;
+		int y0 = cy * l->step, y1 = y0 + l->step < h ? y0 + l->step : h;
+		uint8_t *first = labels + (size_t)y0 * stride;
+
+		for (int cx = 0; cx < l->cw; cx++) {
+			int x0 = cx * l->step;
+			memset(first + x0, cells[cx], (size_t)(x0 + l->step < w ? l->step : w - x0));
+		}
+		for (int y = y0 + 1; y < y1; y++)
+			memcpy(labels + (size_t)y * stride, first, (size_t)w);
 	}
 }
 
