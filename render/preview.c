@@ -119,9 +119,12 @@ static SDL_Renderer *create_renderer(SDL_Window *win, char *desc, size_t desclen
 		SDL_SetHintWithPriority(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0", SDL_HINT_DEFAULT);
 		ren = SDL_CreateRenderer(win, -1, SDL_RENDERER_SOFTWARE);
 	}
-	if (ren && SDL_GetRendererInfo(ren, &info) == 0)
-		snprintf(desc, desclen, "%s%s%s%s", info.name, soft ? " (GL would run on " : "",
-			 soft ? soft : "", soft ? ")" : "");
+	if (!ren || SDL_GetRendererInfo(ren, &info) != 0)
+		return ren;
+	if (soft)
+		snprintf(desc, desclen, "%s (GL would run on %s)", info.name, soft);
+	else
+		snprintf(desc, desclen, "%s", info.name);
 	return ren;
 }
 
