@@ -46,6 +46,11 @@ VARIANTS = {
     "rt-skip": dict(head_stride=2, chans=(32, 64, 64), blocks=(2, 4, 8),
                     red_hidden=192, red_out=64, mlp_hidden=128, mlp_layers=3,
                     skip=True),
+    # rt-skip with twice the blocks in group 1 (the 64x64 features the skip
+    # hands to the decoder) and half as many again in group 3 (16x16).
+    "rt-deep": dict(head_stride=2, chans=(32, 64, 64), blocks=(4, 4, 12),
+                    red_hidden=192, red_out=64, mlp_hidden=128, mlp_layers=3,
+                    skip=True),
 }
 
 

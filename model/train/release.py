@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Turn a training run into shipped weights and their figures.
 
-    /usr/bin/python3 model/train/release.py RUN_DIR NAME [--golden PATH]
+    /usr/bin/python3 model/train/release.py RUN_DIR NAME [--checkpoint best.pt] [--golden PATH]
 
-Writes model/weights/NAME.fpw (from RUN_DIR/best.pt) and
+Writes model/weights/NAME.fpw (from RUN_DIR/best.pt, or the --checkpoint
+named, such as average.py's avg.pt) and
 model/weights/NAME.eval.json: the val figures of the exported file by the
 protocol of model.md, the epoch chosen, parameters, GMAC, training time and
 the exact training command (from the checkpoint's arguments).
@@ -56,11 +57,12 @@ def main():
     ap.add_argument("name")
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "..", "shared", "data",
                                                    "celebamask-mini"))
+    ap.add_argument("--checkpoint", default="best.pt", help="file of RUN_DIR to ship")
     ap.add_argument("--golden", help="also write a golden fixture of these weights")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    ck = torch.load(os.path.join(a.run_dir, "best.pt"), map_location="cpu")
+    ck = torch.load(os.path.join(a.run_dir, a.checkpoint), map_location="cpu")
     from fpliif import FPLIIF
     model = FPLIIF(**ck["cfg"])
     model.load_state_dict(ck["model"])
@@ -73,6 +75,8 @@ def main():
              gmac_128_128=round(gmac(model.cfg), 4), gmac_128_256=round(gmac(model.cfg, 128, 256), 4),
              train_hours=round(train_hours(a.run_dir, ck["epoch"]), 2),
              seed=ck["args"]["seed"], command=command(ck["args"]), cfg=model.cfg)
+    if "averaged" in ck:
+        r["averaged_epochs"] = ck["averaged"]
     with open(os.path.join(WEIGHTS, a.name + ".eval.json"), "w") as f:
         json.dump(r, f, indent=1)
         f.write("\n")

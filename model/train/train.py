@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 
 import numpy as np
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 
 from data import IGNORE, TrainSet, class_weights, load_split
 from eval import evaluate, load_checkpoint
-from fpliif import VARIANTS, FPLIIF, count_params
+from fpliif import NUM_CLASSES, VARIANTS, FPLIIF, count_params
 
 
 def dice_loss(logits, y, k):
@@ -98,10 +99,14 @@ def set_rng_state(ds, st):
     random.setstate(st["py"])
 
 
+BLOCK_CONV = re.compile(r"g\d\.blocks\.\d+\.conv([12])\.")
+
+
 def init_from(model, path):
     """Load a checkpoint (.pt, or a weights file .fpw) into a model that may
-    take more pixel-MLP inputs: the extra columns of mlp.0 are zero, so the
-    start is the old network."""
+    take more pixel-MLP inputs or have more res-blocks a group: the extra
+    columns of mlp.0 are zero and so is the second conv of each added block
+    (the block is the identity), so the start is the old network."""
     src = load_checkpoint(path)[0].state_dict()
     dst = model.state_dict()
     for k, v in src.items():
@@ -115,7 +120,26 @@ def init_from(model, path):
             raise SystemExit(f"--init {path}: {k} is {tuple(v.shape)}, "
                              f"this variant needs {tuple(dst[k].shape)}")
         dst[k] = v
+    added = [k for k in dst if k not in src]
+    for k in added:
+        conv = BLOCK_CONV.match(k)
+        if not conv:
+            raise SystemExit(f"--init {path}: has no {k}, and it is not part of an added block")
+        if conv.group(1) == "2":
+            dst[k] = torch.zeros_like(dst[k])
     model.load_state_dict(dst)
+    return len(added) // 4
+
+
+def repeat_factors(masks, thresh):
+    """LVIS's repeat-factor sampling (Gupta et al., 2019): an image is drawn
+    max(1, sqrt(thresh / f)) times as often as before, f being the fraction of
+    images holding its rarest class."""
+    present = np.stack([np.bincount(m.reshape(-1), minlength=NUM_CLASSES)[:NUM_CLASSES] > 0
+                        for m in masks])
+    frac = np.maximum(present.mean(axis=0), 1e-9)
+    r = np.maximum(1.0, np.sqrt(thresh / frac))
+    return torch.tensor([r[p].max() for p in present], dtype=torch.float64)
 
 
 def parse_args():
@@ -139,6 +163,12 @@ def parse_args():
     ap.add_argument("--no-bf16", action="store_true",
                     help="fp32 forward pass (the default where the CPU has no native bf16)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--repeat", type=float, default=0.0, metavar="T",
+                    help="repeat-factor sampling: images of classes held by fewer "
+                         "than a fraction T of the images are drawn more often")
+    ap.add_argument("--keep-from", type=int, default=0, metavar="E",
+                    help="also keep OUT/epN.pt, the checkpoint of each epoch N >= E "
+                         "(for average.py)")
     ap.add_argument("--extra", action="append", default=[],
                     help="a pseudo-labelled split (pseudo.py: images/, masks/ with 255 "
                     "ignored) trained on beside the real one; repeatable")
@@ -177,10 +207,17 @@ def main():
     weights = class_weights(ds.class_masks)
     model = FPLIIF(**VARIANTS[a.variant])
     if a.init and not (a.resume and os.path.exists(os.path.join(a.out, "last.pt"))):
-        init_from(model, a.init)
-        print(f"initialised from {a.init}", flush=True)
+        added = init_from(model, a.init)
+        print(f"initialised from {a.init}" + (f", {added} blocks added as identities" if added else ""),
+              flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
     ema = copy.deepcopy(model).eval() if a.ema > 0 else None
+    draw = None
+    if a.repeat > 0:
+        draw = torch.cat([repeat_factors(ds.class_masks, a.repeat),
+                          torch.ones(len(ds) - ds.real, dtype=torch.float64)])
+        print(f"repeat factors: {int((draw > 1).sum())} images drawn more often, "
+              f"up to {float(draw.max()):.2f}x", flush=True)
     steps_per_epoch = len(ds) // a.batch
     total = steps_per_epoch * a.epochs
     epoch, best = 0, -1.0
@@ -201,7 +238,10 @@ def main():
     while epoch < a.epochs:
         model.train()
         t0, tot, n = time.time(), 0.0, 0
-        perm = torch.randperm(len(ds), generator=ds.gen)
+        if draw is None:
+            perm = torch.randperm(len(ds), generator=ds.gen)
+        else:
+            perm = torch.multinomial(draw, len(ds), replacement=True, generator=ds.gen)
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
             for grp in opt.param_groups:
@@ -244,6 +284,8 @@ def main():
         if ema is not None:
             ck["ema"] = ema.state_dict()
         save_atomic(ck, last)
+        if a.keep_from and epoch >= a.keep_from:
+            save_atomic(ck, os.path.join(a.out, f"ep{epoch}.pt"))
         log.write(json.dumps(rec) + "\n")
         log.flush()
         print(json.dumps(rec), flush=True)
