@@ -14,7 +14,9 @@ import os
 import subprocess
 import sys
 
-SKIP = 77
+import pytorch_probe
+from pytorch_probe import SKIP
+
 here = os.path.dirname(os.path.abspath(__file__))
 train = os.path.join(here, "..", "model", "train")
 
@@ -27,7 +29,7 @@ def facet_eval(exe, weights, data):
 
 def torch_eval(weights, data):
     env = dict(os.environ, PYTHONPATH=train)
-    out = subprocess.run(["/usr/bin/python3", os.path.join(train, "eval.py"), weights,
+    out = subprocess.run([pytorch_probe.PYTHON, os.path.join(train, "eval.py"), weights,
                           "--data", data, "--json"],
                          check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out)
@@ -49,10 +51,9 @@ def main():
         print(f"skipped: {data} not found (the shared data set is not beside this clone)")
         return SKIP
     if mode == "peer":
-        probe = subprocess.run(["/usr/bin/python3", "-c", "import torch, PIL, numpy"],
-                               capture_output=True)
-        if probe.returncode != 0:
-            print("skipped: /usr/bin/python3 lacks torch, numpy or PIL (python3-torch)")
+        why = pytorch_probe.missing()
+        if why:
+            print(f"skipped: {why}")
             return SKIP
     got = facet_eval(exe, weights, data)
     if got["images"] != len(os.listdir(os.path.join(data, "images"))):

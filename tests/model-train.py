@@ -13,7 +13,9 @@ import os
 import subprocess
 import sys
 
-SKIP = 77
+import pytorch_probe
+from pytorch_probe import SKIP
+
 here = os.path.dirname(os.path.abspath(__file__))
 train_dir = os.path.join(here, "..", "model", "train")
 
@@ -58,13 +60,12 @@ sys.exit(1 if failed else 0)
 
 
 def main():
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import torch, PIL, numpy"],
-                           capture_output=True)
-    if probe.returncode != 0:
-        print("skipped: /usr/bin/python3 lacks torch, numpy or PIL (python3-torch)")
+    why = pytorch_probe.missing()
+    if why:
+        print(f"skipped: {why}")
         return SKIP
     env = dict(os.environ, PYTHONPATH=train_dir)
-    return subprocess.run(["/usr/bin/python3", "-c", CHECKS, sys.argv[1]], env=env).returncode
+    return subprocess.run([pytorch_probe.PYTHON, "-c", CHECKS, sys.argv[1]], env=env).returncode
 
 
 if __name__ == "__main__":

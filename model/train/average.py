@@ -3,8 +3,8 @@
 
     /usr/bin/python3 model/train/average.py RUN_DIR --first E1 --last E2 [-o RUN_DIR/avg.pt]
 
-Reads RUN_DIR/epE.pt for E1 <= E <= E2 (copies of last.pt taken after each
-epoch) and writes one checkpoint whose weights are their mean, in the form
+Reads RUN_DIR/epE.pt for E1 <= E <= E2 (the checkpoints a run started with
+train.py --keep-from keeps) and writes one checkpoint whose weights are their mean, in the form
 release.py reads (--checkpoint). The network has no normalisation layers,
 so the mean needs no statistics recomputed. Izmailov et al. (2018): along
 the low-learning-rate tail of a schedule the mean of the weights lies
@@ -14,6 +14,8 @@ import argparse
 import os
 
 import torch
+
+from train import save_atomic
 
 
 def main():
@@ -40,9 +42,8 @@ def main():
                 total[k] += v.double()
     mean = {k: (v / len(epochs)).float() for k, v in total.items()}
     out = a.output or os.path.join(a.run_dir, "avg.pt")
-    torch.save(dict(cfg=ck["cfg"], model=mean, epoch=ck["epoch"], args=ck["args"],
-                    averaged=[a.first, a.last]), out + ".tmp")
-    os.replace(out + ".tmp", out)
+    save_atomic(dict(cfg=ck["cfg"], model=mean, epoch=ck["epoch"], args=ck["args"],
+                     averaged=[a.first, a.last]), out)
     print(f"{out}: mean of epochs {a.first}-{a.last}")
 
 

@@ -120,15 +120,16 @@ def init_from(model, path):
             raise SystemExit(f"--init {path}: {k} is {tuple(v.shape)}, "
                              f"this variant needs {tuple(dst[k].shape)}")
         dst[k] = v
-    added = [k for k in dst if k not in src]
-    for k in added:
+    blocks = 0
+    for k in (k for k in dst if k not in src):
         conv = BLOCK_CONV.match(k)
         if not conv:
             raise SystemExit(f"--init {path}: has no {k}, and it is not part of an added block")
         if conv.group(1) == "2":
             dst[k] = torch.zeros_like(dst[k])
+            blocks += k.endswith(".weight")
     model.load_state_dict(dst)
-    return len(added) // 4
+    return blocks
 
 
 def repeat_factors(masks, thresh):
