@@ -6,7 +6,9 @@
         the network it was given: added res-blocks are identities and the
         logits of WEIGHTS (an .fpw of the rt-skip shape) are reproduced;
         a variant it cannot grow into is refused; repeat_factors draws an
-        image as often as its rarest class asks (LVIS's rule).
+        image as often as its rarest class asks (LVIS's rule); a --clean
+        image is the photo as framed, without the photometric steps, and
+        eval.py's --webcam steps depend on their seed alone.
 Exit 77 (skipped) when Debian's PyTorch is missing.
 """
 import os
@@ -20,10 +22,13 @@ here = os.path.dirname(os.path.abspath(__file__))
 train_dir = os.path.join(here, "..", "model", "train")
 
 CHECKS = r"""
+import os
 import sys
+import tempfile
 import numpy as np
 import torch
-import fpliif, train
+from PIL import Image
+import data, fpliif, train
 from fpw import read_fpw
 
 weights = sys.argv[1]
@@ -55,6 +60,34 @@ r = train.repeat_factors(masks, 0.4).numpy()
 want = np.array([2.0, np.sqrt(2.0), np.sqrt(2.0)] + [1.0] * 7)
 print(f"repeat_factors: {np.round(r, 3).tolist()}")
 failed += not np.allclose(r, want)
+
+# A smooth photo, mirror-symmetric, so framing within a few per cent and a
+# mirror change it little and the photometric steps a lot.
+yy, xx = np.mgrid[0:512, 0:512] / 511.0
+photo = np.stack([yy, np.abs(xx - 0.5) * 2, 0.5 + 0.3 * np.cos(3 * yy)], -1)
+photo = (photo * 200 + 20).astype(np.uint8)
+with tempfile.TemporaryDirectory() as d:
+    for sub in ("images", "masks"):
+        os.mkdir(os.path.join(d, sub))
+    for i in range(4):
+        Image.fromarray(photo).save(os.path.join(d, "images", f"{i}.jpg"), quality=95)
+        Image.fromarray(np.ones((512, 512), np.uint8)).save(os.path.join(d, "masks", f"{i}.png"))
+    want = data.eval_inputs(photo[None].repeat(4, 0))
+    far = {}
+    for clean in (0.0, 1.0):
+        ds = data.TrainSet(d, queries=64, seed=4, clean=clean)
+        far[clean] = float(np.mean([(ds.batch([0, 1, 2, 3])[0] - want).abs().mean()
+                                    for _ in range(4)]))
+print(f"TrainSet: mean distance from the photo as framed, clean 1: {far[1.0]:.3f}, "
+      f"clean 0: {far[0.0]:.3f}")
+failed += not (far[1.0] < 0.15 and far[0.0] > 3 * far[1.0])
+
+x = torch.rand(3, 3, 32, 32)
+a, b = data.webcam_steps(5)(x.clone()), data.webcam_steps(5)(x.clone())
+c = data.webcam_steps(6)(x.clone())
+print(f"webcam_steps: seed 5 twice differ by {float((a - b).abs().max()):.3g}, "
+      f"seeds 5 and 6 by {float((a - c).abs().mean()):.3g}")
+failed += not (torch.equal(a, b) and float((a - c).abs().mean()) > 0.01)
 sys.exit(1 if failed else 0)
 """
 

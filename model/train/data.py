@@ -11,7 +11,10 @@ translation and a mirror. The image is resampled through that map from an
 area-averaged pyramid level; the label of a query point u is read from the
 512x512 mask at p (nearest), so the decoder sees boundaries at full mask
 resolution. Photometric steps model webcam frames: white balance, gamma,
-contrast, saturation, low light, blur, sensor noise and JPEG artefacts.
+contrast, saturation, low light, blur, sensor noise and JPEG artefacts
+(class Webcam, which eval.py's --webcam also applies to the val photos).
+A "clean" share of the images (TrainSet(clean=P)) is framed as the portrait
+is, within a few per cent, and skips the photometric steps.
 """
 import io
 import math
@@ -88,6 +91,68 @@ def class_weights(masks, power=0.5, lo=0.1, hi=10.0):
     return torch.tensor(np.clip(w, lo, hi), dtype=torch.float32)
 
 
+def uniform(gen, n, lo, hi):
+    return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+
+class Webcam:
+    """The photometric steps of a webcam frame, each applied to a random
+    subset of a batch (N, 3, H, W) in [0, 1]: white balance, saturation,
+    contrast, brightness, gamma, low light, blur, sensor noise, JPEG."""
+
+    def __init__(self, gen, rng):
+        self.gen, self.rng = gen, rng
+
+    def _u(self, n, lo, hi):
+        return uniform(self.gen, n, lo, hi)
+
+    def __call__(self, x):
+        b = x.shape[0]
+        pick = lambda p: torch.rand(b, generator=self.gen) < p
+        col = lambda lo, hi: self._u(b, lo, hi).view(b, 1, 1, 1)
+        x = x * torch.where(pick(0.5).view(b, 1, 1, 1),
+                            self._u(b * 3, 0.85, 1.15).view(b, 3, 1, 1), torch.ones(1))
+        gray = x.mean(1, keepdim=True)
+        x = gray + (x - gray) * col(0.5, 1.5)
+        m = x.mean((1, 2, 3), keepdim=True)
+        x = m + (x - m) * col(0.6, 1.4)
+        x = (x * col(0.65, 1.35)).clamp(0, 1)
+        x = x ** col(0.7, 1.5)
+        dark = pick(0.2).view(b, 1, 1, 1)
+        x = torch.where(dark, x * col(0.12, 0.5), x)
+        x = self._blur(x, pick(0.3))
+        x = self._noise(x, pick(0.5) | dark.view(b))
+        x = self._jpeg(x.clamp(0, 1), pick(0.4))
+        return x
+
+    def _blur(self, x, sel):
+        for i in torch.nonzero(sel).flatten().tolist():
+            sigma = float(self._u(1, 0.4, 1.6))
+            r = int(math.ceil(2.5 * sigma))
+            k = torch.exp(-torch.arange(-r, r + 1).float() ** 2 / (2 * sigma ** 2))
+            k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+            xi = F.pad(x[i:i + 1], (r, r, r, r), mode="replicate")
+            xi = F.conv2d(xi, k, groups=3)
+            x[i:i + 1] = F.conv2d(xi, k.transpose(2, 3), groups=3)
+        return x
+
+    def _noise(self, x, sel):
+        b = x.shape[0]
+        sd = self._u(b, 0.0, 0.04).view(b, 1, 1, 1)
+        shot = self._u(b, 0.0, 0.06).view(b, 1, 1, 1)
+        n = torch.randn(x.shape, generator=self.gen) * (sd + shot * x.clamp(min=0).sqrt())
+        return torch.where(sel.view(b, 1, 1, 1), x + n, x)
+
+    def _jpeg(self, x, sel):
+        for i in torch.nonzero(sel).flatten().tolist():
+            a = (x[i].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(a).save(buf, "JPEG", quality=int(self.rng.integers(25, 91)))
+            a = np.asarray(Image.open(buf).convert("RGB"))
+            x[i] = torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255
+        return x
+
+
 EDGE = 3  # mask pixels (of 512) around a query point that make it a border one
 
 
@@ -95,7 +160,7 @@ class TrainSet:
     """Random augmented batches: (x (B,3,S,S) normalised, q (B,Q,2), y (B,Q),
     edge (B,Q): the query lies on a part border)."""
 
-    def __init__(self, split_dir, size=128, queries=4096, seed=0, extra=()):
+    def __init__(self, split_dir, size=128, queries=4096, seed=0, extra=(), clean=0.0):
         imgs, masks, self.stems = load_split(split_dir)
         self.real = len(self.stems)
         self.class_masks = masks
@@ -109,24 +174,31 @@ class TrainSet:
         self.lv = {256: area_down(full, 2), 128: area_down(full, 4)}
         del full
         self.size, self.queries = size, queries
+        self.clean = clean  # share of images framed like a portrait, no photometric steps
         self.gen = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.lut = flip_lut(256)
+        self.webcam = Webcam(self.gen, self.rng)
 
     def __len__(self):
         return len(self.stems)
 
     def _u(self, n, lo, hi):
-        return lo + (hi - lo) * torch.rand(n, generator=self.gen)
+        return uniform(self.gen, n, lo, hi)
 
-    def _affine(self, b):
-        """theta (b, 2, 3) mapping output coords to photo coords, flip (b,)."""
+    def _affine(self, b, clean):
+        """theta (b, 2, 3) mapping output coords to photo coords, s (b,),
+        flip (b,); a clean image is framed near the portrait's own framing."""
         near = torch.rand(b, generator=self.gen) < 0.5
         s = torch.where(near, self._u(b, 0.8, 1.25),
                         torch.exp(self._u(b, math.log(0.5), math.log(2.0))))
         ang = self._u(b, -25, 25) * math.pi / 180
         flip = torch.rand(b, generator=self.gen) < 0.5
         span = torch.clamp(1 / s - 1, min=0) + 0.3 / s
+        if self.clean > 0:  # (no draws otherwise: older runs replay exactly)
+            s = torch.where(clean, self._u(b, 0.95, 1.05), s)
+            ang = torch.where(clean, self._u(b, -5, 5) * math.pi / 180, ang)
+            span = torch.where(clean, torch.full_like(span, 0.05), span)
         t = (torch.rand(b, 2, generator=self.gen) * 2 - 1) * span.unsqueeze(1)
         c, sn = torch.cos(ang) / s, torch.sin(ang) / s
         fx = torch.where(flip, -1.0, 1.0)
@@ -178,58 +250,14 @@ class TrainSet:
 
     def batch(self, idx):
         idx = torch.as_tensor(idx)
-        theta, s, flip = self._affine(len(idx))
+        clean = torch.zeros(len(idx), dtype=torch.bool)
+        if self.clean > 0:
+            clean = torch.rand(len(idx), generator=self.gen) < self.clean
+        theta, s, flip = self._affine(len(idx), clean)
         x = self._resample(idx, theta, s)
-        x = self._photometric(x)
+        x = torch.where(clean.view(-1, 1, 1, 1), x, self.webcam(x.clone()))
         q, y, edge = self._labels(idx, theta, flip)
         return normalise(x), q, y, edge
-
-    # Photometric steps, each applied to a random subset of the batch.
-    def _photometric(self, x):
-        b = x.shape[0]
-        pick = lambda p: torch.rand(b, generator=self.gen) < p
-        col = lambda lo, hi: self._u(b, lo, hi).view(b, 1, 1, 1)
-        x = x * torch.where(pick(0.5).view(b, 1, 1, 1),
-                            self._u(b * 3, 0.85, 1.15).view(b, 3, 1, 1), torch.ones(1))
-        gray = x.mean(1, keepdim=True)
-        x = gray + (x - gray) * col(0.5, 1.5)
-        m = x.mean((1, 2, 3), keepdim=True)
-        x = m + (x - m) * col(0.6, 1.4)
-        x = (x * col(0.65, 1.35)).clamp(0, 1)
-        x = x ** col(0.7, 1.5)
-        dark = pick(0.2).view(b, 1, 1, 1)
-        x = torch.where(dark, x * col(0.12, 0.5), x)
-        x = self._blur(x, pick(0.3))
-        x = self._noise(x, pick(0.5) | dark.view(b))
-        x = self._jpeg(x.clamp(0, 1), pick(0.4))
-        return x
-
-    def _blur(self, x, sel):
-        for i in torch.nonzero(sel).flatten().tolist():
-            sigma = float(self._u(1, 0.4, 1.6))
-            r = int(math.ceil(2.5 * sigma))
-            k = torch.exp(-torch.arange(-r, r + 1).float() ** 2 / (2 * sigma ** 2))
-            k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
-            xi = F.pad(x[i:i + 1], (r, r, r, r), mode="replicate")
-            xi = F.conv2d(xi, k, groups=3)
-            x[i:i + 1] = F.conv2d(xi, k.transpose(2, 3), groups=3)
-        return x
-
-    def _noise(self, x, sel):
-        b = x.shape[0]
-        sd = self._u(b, 0.0, 0.04).view(b, 1, 1, 1)
-        shot = self._u(b, 0.0, 0.06).view(b, 1, 1, 1)
-        n = torch.randn(x.shape, generator=self.gen) * (sd + shot * x.clamp(min=0).sqrt())
-        return torch.where(sel.view(b, 1, 1, 1), x + n, x)
-
-    def _jpeg(self, x, sel):
-        for i in torch.nonzero(sel).flatten().tolist():
-            a = (x[i].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-            buf = io.BytesIO()
-            Image.fromarray(a).save(buf, "JPEG", quality=int(self.rng.integers(25, 91)))
-            a = np.asarray(Image.open(buf).convert("RGB"))
-            x[i] = torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255
-        return x
 
 
 def resize_box(img_u8, size):
@@ -240,7 +268,16 @@ def resize_box(img_u8, size):
     return np.asarray(Image.fromarray(img_u8).resize((size, size), Image.BOX))
 
 
-def eval_inputs(imgs_u8, size=128):
-    """Photos (N, H, W, 3) uint8 -> normalised network inputs (N, 3, size, size)."""
-    small = np.stack([resize_box(im, size) for im in imgs_u8])
-    return normalise(to_float(small))
+def eval_inputs(imgs_u8, size=128, webcam=None):
+    """Photos (N, H, W, 3) uint8 -> normalised network inputs (N, 3, size, size),
+    through a Webcam's photometric steps if one is given."""
+    x = to_float(np.stack([resize_box(im, size) for im in imgs_u8]))
+    if webcam is not None:
+        x = webcam(x).clamp(0, 1)
+    return normalise(x)
+
+
+def webcam_steps(seed):
+    """A Webcam whose draws depend on the seed alone: the same frames for
+    every model evaluated with it."""
+    return Webcam(torch.Generator().manual_seed(seed), np.random.default_rng(seed))

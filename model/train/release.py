@@ -37,8 +37,9 @@ def train_hours(run_dir, epoch):
 
 
 def repo_path(k, v):
-    """--init as the run folder it names would be from the repository root."""
-    if k != "init":
+    """--init as the run folder it names would be from the repository root
+    (a weights file, .fpw, is named as it was given)."""
+    if k != "init" or v.endswith(".fpw"):
         return v
     return os.path.join("runs", os.path.basename(os.path.dirname(os.path.abspath(v))),
                         os.path.basename(v))
@@ -46,7 +47,7 @@ def repo_path(k, v):
 
 def command(args):
     flags = " ".join(f"--{k.replace('_', '-')} {repo_path(k, v)}" for k, v in sorted(args.items())
-                     if k not in ("resume", "no_bf16", "data", "out") and v is not None)
+                     if k not in ("resume", "no_bf16", "data", "out") and v not in (None, []))
     return ("/usr/bin/python3 model/train/train.py --data ../shared/data/celebamask-mini "
             f"--out runs/{args['variant']} {flags}" + (" --no-bf16" if args.get("no_bf16") else ""))
 

@@ -170,6 +170,10 @@ def parse_args():
     ap.add_argument("--keep-from", type=int, default=0, metavar="E",
                     help="also keep OUT/epN.pt, the checkpoint of each epoch N >= E "
                          "(for average.py)")
+    ap.add_argument("--clean", type=float, default=0.0, metavar="P",
+                    help="share of the images trained on as the portraits are framed "
+                         "(scale 0.95-1.05, rotation up to 5 degrees, shift up to 5 %%) "
+                         "and without the photometric steps")
     ap.add_argument("--extra", action="append", default=[],
                     help="a pseudo-labelled split (pseudo.py: images/, masks/ with 255 "
                     "ignored) trained on beside the real one; repeatable")
@@ -203,7 +207,7 @@ def main():
     np.random.seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
     ds = TrainSet(os.path.join(a.data, "train"), queries=a.queries, seed=a.seed,
-                  extra=a.extra)
+                  extra=a.extra, clean=a.clean)
     vimgs, vmasks, _ = load_split(os.path.join(a.data, "val"))
     weights = class_weights(ds.class_masks)
     model = FPLIIF(**VARIANTS[a.variant])
