@@ -8,7 +8,10 @@
         a variant it cannot grow into is refused; repeat_factors draws an
         image as often as its rarest class asks (LVIS's rule); a --clean
         image is the photo as framed, without the photometric steps, and
-        eval.py's --webcam steps depend on their seed alone.
+        eval.py's --webcam steps depend on their seed alone; the mirrored
+        teacher of --teacher is mirror-symmetric (its targets for the
+        mirrored photo are its targets for the photo, mirrored and with left
+        and right swapped), and the distillation term is 0 at the targets.
 Exit 77 (skipped) when Debian's PyTorch is missing.
 """
 import os
@@ -88,6 +91,21 @@ c = data.webcam_steps(6)(x.clone())
 print(f"webcam_steps: seed 5 twice differ by {float((a - b).abs().max()):.3g}, "
       f"seeds 5 and 6 by {float((a - c).abs().mean()):.3g}")
 failed += not (torch.equal(a, b) and float((a - c).abs().mean()) > 0.01)
+
+torch.manual_seed(5)
+x, q = torch.randn(2, 3, 128, 128), torch.rand(2, 500, 2) * 2 - 1
+with torch.no_grad():
+    soft = train.mirrored_teacher(old, x, q)
+    soft_m = train.mirrored_teacher(old, x.flip(3), q * torch.tensor([-1.0, 1.0]))
+    sym = float((soft - soft_m[..., data.flip_lut()]).abs().max())
+    plain = float((old(x, q).softmax(-1) - old(x.flip(3), q * torch.tensor([-1.0, 1.0]))
+                   .softmax(-1)[..., data.flip_lut()]).abs().max())
+    flat = soft.reshape(-1, soft.shape[-1])
+    at = float(train.distil_loss(flat.log(), flat))
+    off = float(train.distil_loss(torch.zeros_like(flat), flat))
+print(f"mirrored_teacher: asymmetry {sym:.3g} (one pass: {plain:.3g}); "
+      f"distil_loss at the targets {at:.3g}, at uniform logits {off:.3g}")
+failed += not (sym < 1e-5 and plain > 0.01 and abs(at) < 1e-5 and off > 0.1)
 sys.exit(1 if failed else 0)
 """
 

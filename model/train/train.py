@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data import IGNORE, TrainSet, class_weights, load_split
+from data import IGNORE, TrainSet, class_weights, flip_lut, load_split
 from eval import evaluate, load_checkpoint
 from fpliif import NUM_CLASSES, VARIANTS, FPLIIF, count_params
 
@@ -66,6 +66,22 @@ def weighted_ce(logits, y, class_w, point_w):
     F.cross_entropy(weight=...): by the sum of the weights."""
     ce = F.cross_entropy(logits, y, weight=class_w, reduction="none")
     return (ce * point_w).sum() / (class_w[y] * point_w).sum()
+
+
+@torch.no_grad()
+def mirrored_teacher(teacher, x, q):
+    """The teacher's softmax at the query points, averaged with its softmax
+    on the mirrored input at the mirrored points (left and right classes
+    swapped back): what eval.py --mirror scores, as soft targets."""
+    p = teacher(x, q).float().softmax(-1)
+    pm = teacher(x.flip(3), q * torch.tensor([-1.0, 1.0])).float().softmax(-1)
+    return (p + pm[..., flip_lut(p.shape[-1])]) / 2
+
+
+def distil_loss(logits, soft):
+    """KL(soft || softmax(logits)), mean over the query points."""
+    logp = logits.log_softmax(-1)
+    return (soft * (soft.clamp(min=1e-8).log() - logp)).sum(-1).mean()
 
 
 @torch.no_grad()
@@ -180,6 +196,9 @@ def parse_args():
     ap.add_argument("--ema", type=float, default=0.0,
                     help="keep an exponential moving average of the weights with this "
                     "decay a step; it is what is scored and saved as best.pt")
+    ap.add_argument("--teacher", help="distil from this checkpoint run on the input and on "
+                    "its mirror image (soft targets at the query points)")
+    ap.add_argument("--distil", type=float, default=1.0, help="weight of the --teacher term")
     ap.add_argument("--init", help="start from this checkpoint's weights (fresh optimiser "
                     "and schedule); inputs the variant adds to mlp.0 start at zero")
     return ap.parse_args()
@@ -216,6 +235,7 @@ def main():
         print(f"initialised from {a.init}" + (f", {added} blocks added as identities" if added else ""),
               flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
+    teacher = load_checkpoint(a.teacher)[0].eval() if a.teacher else None
     ema = copy.deepcopy(model).eval() if a.ema > 0 else None
     draw = None
     if a.repeat > 0:
@@ -257,12 +277,18 @@ def main():
             logits = logits.float().reshape(-1, logits.shape[-1])
             y, edge = y.reshape(-1), edge.reshape(-1)
             keep = y != IGNORE
+            soft = None
+            if teacher is not None:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not a.no_bf16):
+                    soft = mirrored_teacher(teacher, x, q).reshape(-1, logits.shape[-1])[keep]
             logits, y, edge = logits[keep], y[keep], edge[keep]
             loss = weighted_ce(logits, y, weights, 1 + a.boundary * edge.float())
             if a.dice > 0:
                 loss = loss + a.dice * dice_loss(logits, y, logits.shape[-1])
             if a.lovasz > 0:
                 loss = loss + a.lovasz * lovasz_loss(logits, y, logits.shape[-1])
+            if soft is not None:
+                loss = loss + a.distil * distil_loss(logits, soft)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
