@@ -255,7 +255,7 @@ class TrainSet:
             clean = torch.rand(len(idx), generator=self.gen) < self.clean
         theta, s, flip = self._affine(len(idx), clean)
         x = self._resample(idx, theta, s)
-        x = torch.where(clean.view(-1, 1, 1, 1), x, self.webcam(x.clone()))
+        x = torch.where(clean.view(-1, 1, 1, 1), x, self.webcam(x))
         q, y, edge = self._labels(idx, theta, flip)
         return normalise(x), q, y, edge
 
