@@ -2,13 +2,14 @@
 """Per-class logit offsets chosen on the training split (prior calibration).
 
     /usr/bin/python3 model/train/calib.py MODEL(.pt|.fpw) --data DATA/celebamask-mini \
-        --out OUT.fpw [--images 300] [--json OFFSETS.json]
+        --out OUT.fpw [--images 300] [--size 128] [--json OFFSETS.json]
 
 Class-weighted training leaves the rare parts (necklace, earrings, hat) under-
 predicted: their F1 is limited by recall. This finds one offset per class,
 added to the output layer's bias, that maximises the mean F1 (18) of the
 model's labels over the first --images photos of the *training* split
-(predicted at 128x128 and compared with the mask at those pixel centres), by
+(predicted at --size x --size, 128 unless told, and compared with the mask at
+those pixel centres), by
 coordinate ascent over a grid of offsets, two rounds. The val split is not
 read. The offsets go into the bias, so the engine needs no change.
 """
@@ -69,6 +70,8 @@ def main():
     ap.add_argument("--out", required=True, help="weights file to write")
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--res", type=int, default=128)
+    ap.add_argument("--size", type=int, default=128,
+                    help="output size the labels are compared at (a divisor of the masks' 512)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -76,16 +79,18 @@ def main():
     model, _ = load_checkpoint(a.model)
     model.eval()
     imgs, masks, _ = load_split(os.path.join(a.data, "train"))
-    logits, gt = train_logits(model, imgs[:a.images], masks[:a.images], a.res)
+    if masks.shape[1] % a.size:
+        ap.error(f"--size {a.size} does not divide the masks' {masks.shape[1]}")
+    logits, gt = train_logits(model, imgs[:a.images], masks[:a.images], a.res, a.size)
     off, f0, f1 = search(logits, gt)
-    print(f"train mean F1 (18) at 128: {f0:.4f} -> {f1:.4f}")
+    print(f"train mean F1 (18) at {a.size}: {f0:.4f} -> {f1:.4f}")
     print("offsets", [round(v, 2) for v in off.tolist()])
     with torch.no_grad():
         model.out.bias += off
     write_fpw(model, a.out)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(model=a.model, images=a.images, train_f1_before=f0,
+            json.dump(dict(model=a.model, images=a.images, size=a.size, train_f1_before=f0,
                            train_f1_after=f1, offsets=off.tolist()), f, indent=1)
 
 
