@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from data import eval_inputs, flip_lut
-from eval import load_checkpoint
-from fpliif import predict_logits
+from data import eval_inputs
+from eval import ensemble_probs, load_checkpoint
 
 IGNORE = 255
 HAIR = 13
@@ -31,10 +30,7 @@ HAIR = 13
 def teacher_probs(model, img_u8, res, out=256):
     """Softmax (K, 512, 512) of a photo, averaged with its mirror's; decoded
     at out x out and scaled up bilinearly (a quarter of the decoder's work)."""
-    x = eval_inputs(img_u8[None], res)
-    x = torch.cat([x, x.flip(3)])
-    p = predict_logits(model, x, out, out).softmax(1)
-    p = (p[0] + p[1].flip(2)[flip_lut()]) / 2
+    p = ensemble_probs([model], eval_inputs(img_u8[None], res), out, out, mirror=True)[0] / 2
     return F.interpolate(p[None], size=(512, 512), mode="bilinear", align_corners=False)[0]
 
 

@@ -46,10 +46,13 @@ def repo_path(k, v):
 
 
 def command(args):
+    """train.py's command line from a checkpoint's args, machine paths made
+    repository-relative and the run directory named as runs/NAME."""
     flags = " ".join(f"--{k.replace('_', '-')} {repo_path(k, v)}" for k, v in sorted(args.items())
                      if k not in ("resume", "no_bf16", "data", "out") and v not in (None, []))
+    run = os.path.basename(os.path.normpath(args["out"]))
     return ("/usr/bin/python3 model/train/train.py --data ../shared/data/celebamask-mini "
-            f"--out runs/{args['variant']} {flags}" + (" --no-bf16" if args.get("no_bf16") else ""))
+            f"--out runs/{run} {flags}" + (" --no-bf16" if args.get("no_bf16") else ""))
 
 
 def main():
