@@ -312,10 +312,13 @@ static void test_drops_without_slot(void)
 	char path[512], spec[600];
 	/* read as fast as it goes: every frame waits for the inference */
 	/* the 40 frames come at once; 12 slots. The stall holds the first
-	 * frame the inference takes: armed after the start, it came at the
-	 * second or a later one (a loaded machine), after slots were freed.
-	 * It lasts 3 s: under ASan, with the other suites running beside it,
-	 * reading the 40 frames took longer than 1 s (17 dropped, not 20) */
+	 * frame the inference takes, for 3 s (under ASan, with the other
+	 * suites running beside it, reading the 40 frames took longer than
+	 * 1 s). Before that first take the capture may have filled k of the
+	 * slots (1 on an idle machine, up to all 12 on a loaded one); the take
+	 * keeps the newest and frees the k - 1 older ones, so 11 slots are
+	 * free while the inference sleeps: at most k + 11 <= 23 captured, at
+	 * least 17 dropped (28 when k is 1; 18 seen in CI) */
 	struct pipeline_config cfg = { .source = spec, .capture = { .realtime = 0 },
 				       .res = 128, .refine = 4, .debug_stall_ms = 3000 };
 	struct pipeline_stats st;
@@ -327,7 +330,7 @@ static void test_drops_without_slot(void)
 	pu_run_to_end(p, &st);
 	pipeline_stop(p, PIPELINE_STOP_REQUESTED);
 	pipeline_get_stats(p, &st);
-	T_CMP_INT(st.dropped_capture, >=, 20); /* 28: 12 captured */
+	T_CMP_INT(st.dropped_capture, >=, 40 - (2 * 12 - 1));
 	T_EQ_INT(st.captured + st.dropped_capture, 40);
 	T_EQ_INT(st.inferred + st.dropped_stale, st.captured);
 	T_EQ_INT(st.written, st.inferred);
